@@ -1,0 +1,43 @@
+"""The `catalogvlm` command: one subcommand per job, each registered by the subpackage that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from catalogvlm import __version__, demo
+from catalogvlm.settings import SettingsError
+from catalogvlm.taxonomy import TaxonomyError
+from catalogvlm.taxonomy import cli as taxonomy_cli
+
+_REGISTRARS = (demo.register, taxonomy_cli.register)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catalogvlm", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"catalogvlm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    for register in _REGISTRARS:
+        register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.handler(args)
+    except (SettingsError, TaxonomyError) as error:
+        print(f"catalogvlm: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
