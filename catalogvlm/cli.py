@@ -7,12 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from catalogvlm import __version__, demo
+from catalogvlm import __version__, demo, serve
+from catalogvlm.client import cli as client_cli
 from catalogvlm.settings import SettingsError
 from catalogvlm.taxonomy import TaxonomyError
 from catalogvlm.taxonomy import cli as taxonomy_cli
 
-_REGISTRARS = (demo.register, taxonomy_cli.register)
+_REGISTRARS = (demo.register, serve.register, client_cli.register, taxonomy_cli.register)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         return args.handler(args)

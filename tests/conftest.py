@@ -37,3 +37,36 @@ def mini_taxonomy() -> Taxonomy:
 def hallucinated_paths() -> list[dict[str, str]]:
     lines = (DATA / "hallucinated_paths.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+# --- A real tritonserver (CPU profile + test doubles), started once per test session ---------------
+
+TEST_MODELS = Path(__file__).parent / "models"
+
+
+@pytest.fixture(scope="session")
+def triton(tmp_path_factory):
+    from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
+
+    from catalogvlm.serve import served
+
+    extra = (
+        ServedModel("flaky_vlm", TEST_MODELS / "flaky_vlm"),
+        ServedModel(
+            "product_understanding_flaky",
+            MODEL_SOURCES / "product_understanding",
+            values={"vlm_model_name": "flaky_vlm"},
+        ),
+    )
+    root = tmp_path_factory.mktemp("triton")
+    log_file = root / "tritonserver.log"
+    try:
+        with served("cpu", repository=root / "repository", log_file=log_file, extra_models=extra) as server:
+            yield server
+    finally:
+        print(log_file.read_text(errors="replace")[-5_000:] if log_file.exists() else "no server log")
+
+
+@pytest.fixture(scope="session")
+def grpc_url(triton) -> str:
+    return triton.grpc_url

@@ -1,0 +1,137 @@
+"""Rendering a deployable Triton model repository for a profile, with strict template filling.
+
+Each model folder is copied from `model_repository/` (or `ensembles/`); a `config.pbtxt.tmpl` becomes
+`config.pbtxt` with `${key}` placeholders filled. A placeholder without a value, or a value that no
+template uses (a misspelt `--set` key), is an error at render time, not a surprise at load time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalogvlm.pipeline.limits import Limits
+
+from catalogvlm.settings import PROJECT_ROOT
+
+TEMPLATE_SUFFIX = ".tmpl"
+MODEL_SOURCES = PROJECT_ROOT / "model_repository"
+ENSEMBLE_SOURCES = PROJECT_ROOT / "ensembles"
+
+
+class RenderError(ValueError):
+    """A template and its values do not fit together."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    source: Path
+    values: Mapping[str, str] = field(default_factory=dict)  # this model's own overrides
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    models: tuple[ServedModel, ...]
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+
+def _limit_defaults() -> dict[str, str]:
+    return {name: str(value) for name, value in Limits().__dict__.items()}
+
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        name="cpu",
+        models=(
+            ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
+            ServedModel("vlm", MODEL_SOURCES / "cpu_vlm"),
+            ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
+        ),
+        defaults={
+            "bls_instances": "4",
+            "vlm_instances": "2",
+            "validate_instances": "1",
+            "vlm_model_name": "vlm",
+            "vlm_timeout_ms": "0",
+            "max_retries_per_stage": "2",
+            "category_max_tokens": "256",
+            "attribute_max_tokens": "512",
+            **_limit_defaults(),
+        },
+        required=("taxonomy_dir",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RenderedRepository:
+    path: Path
+    profile: str
+    models: tuple[str, ...]
+    values: Mapping[str, str]
+
+
+def render_repository(
+    profile_name: str, out_dir: Path, values: Mapping[str, str], extra_models: tuple[ServedModel, ...] = ()
+) -> RenderedRepository:
+    """Render `profile_name` into `out_dir` (replacing what a previous render left there)."""
+    profile = PROFILES.get(profile_name)
+    if profile is None:
+        raise RenderError(f"unknown profile {profile_name!r}; choose one of {', '.join(PROFILES)}")
+    missing_required = [key for key in profile.required if key not in values]
+    if missing_required:
+        raise RenderError(f"profile {profile_name} needs a value for {', '.join(missing_required)}")
+    merged = {**profile.defaults, **values}
+    models = profile.models + extra_models
+    templates = {model.name: _templates(model) for model in models}
+    used = {identifier for found in templates.values() for _, t in found for identifier in t.get_identifiers()}
+    given = set(merged).union(*(m.values for m in models))
+    unknown = sorted(given - used - {"model_name"})
+    if unknown:
+        raise RenderError(f"no template of profile {profile_name} uses {', '.join(unknown)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        target = out_dir / model.name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(model.source, target, ignore=shutil.ignore_patterns("__pycache__", f"*{TEMPLATE_SUFFIX}"))
+        for relative, template in templates[model.name]:
+            model_values = {**merged, **model.values, "model_name": model.name}
+            text = fill(template, model_values, f"{model.name}/{relative}")
+            (target / relative.removesuffix(TEMPLATE_SUFFIX)).write_text(text, encoding="utf-8")
+    return RenderedRepository(out_dir, profile_name, tuple(m.name for m in models), merged)
+
+
+def fill(template: string.Template, values: Mapping[str, str], where: str) -> str:
+    if not template.is_valid():
+        raise RenderError(f"{where}: malformed placeholder (a '$' not followed by a ${{name}})")
+    missing = sorted(set(template.get_identifiers()) - set(values))
+    if missing:
+        raise RenderError(f"{where}: no value for {', '.join(missing)}")
+    return template.substitute(values)
+
+
+def _templates(model: ServedModel) -> list[tuple[str, string.Template]]:
+    if not model.source.is_dir():
+        raise RenderError(f"model source {model.source} does not exist")
+    return [
+        (str(path.relative_to(model.source)), string.Template(path.read_text(encoding="utf-8")))
+        for path in sorted(model.source.rglob(f"*{TEMPLATE_SUFFIX}"))
+    ]
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """`--set key=value` arguments as a mapping."""
+    values = {}
+    for assignment in assignments:
+        key, separator, value = assignment.partition("=")
+        if not separator or not key.strip():
+            raise RenderError(f"--set expects key=value, got {assignment!r}")
+        values[key.strip()] = value
+    return values

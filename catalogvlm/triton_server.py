@@ -1,0 +1,182 @@
+"""Running the real `tritonserver` (2.51, Python backend) that ships inside the nvidia-pytriton wheel.
+
+PyTriton's own wrapper is not used: we need a plain model repository, our own ports and flags, and the
+Python backend stub running inside this virtualenv so that models import `catalogvlm`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tritonclient.grpc as grpcclient
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 180.0
+
+
+class TritonServerError(RuntimeError):
+    """The server could not be prepared, started, or did not become ready."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    grpc: int = 8001
+    http: int = 8000
+    metrics: int = 8002
+
+
+@dataclass(frozen=True)
+class TritonServerConfig:
+    repository: Path
+    ports: Ports = field(default_factory=Ports)
+    host: str = "127.0.0.1"
+    log_verbose: int = 0
+    extra_args: tuple[str, ...] = ()
+
+    def command(self, installation: TritonInstallation) -> list[str]:
+        return [
+            str(installation.binary),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={installation.backends}",
+            f"--grpc-address={self.host}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--http-address={self.host}",
+            f"--http-port={self.ports.http}",
+            f"--metrics-address={self.host}",
+            f"--metrics-port={self.ports.metrics}",
+            "--allow-gpu-metrics=false",
+            "--strict-readiness=true",
+            "--exit-on-error=true",
+            f"--log-verbose={self.log_verbose}",
+            *self.extra_args,
+        ]
+
+
+@dataclass(frozen=True)
+class TritonInstallation:
+    """A runnable copy of the wheel's server: its binary, backends with our Python's stub, its libraries."""
+
+    root: Path
+    libraries: Path
+
+    @property
+    def binary(self) -> Path:
+        return self.root / "bin" / "tritonserver"
+
+    @property
+    def backends(self) -> Path:
+        return self.root / "backends"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(self.libraries), env.get("LD_LIBRARY_PATH")]))
+        # The Python backend stub runs the first `python` environment it finds on PATH: make it this venv's.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        return env
+
+
+def prepare_installation(cache_dir: Path | None = None) -> TritonInstallation:
+    """Copy the wheel's server to a work folder (once) with the stub for the running Python version."""
+    try:
+        import pytriton
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise TritonServerError("the Triton server needs `pip install nvidia-pytriton` (catalogvlm[server])") from error
+    package = Path(pytriton.__file__).parent
+    source = package / "tritonserver"
+    libraries = package.parent / "nvidia_pytriton.libs"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = source / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise TritonServerError(f"nvidia-pytriton ships no Python backend stub for Python {version}")
+    root = (cache_dir or _default_cache()) / f"tritonserver-py{version}"
+    if not (root / "backends" / "python" / stub.name).is_file():
+        staging = root.with_suffix(".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns("python_backend_stubs", "__pycache__"))
+        shutil.copy2(stub, staging / "backends" / "python" / stub.name)
+        shutil.rmtree(root, ignore_errors=True)
+        staging.rename(root)
+    return TritonInstallation(root, libraries)
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("CATALOGVLM_CACHE", Path.home() / ".cache" / "catalogvlm"))
+
+
+class TritonServer:
+    """A tritonserver child process: started, awaited until ready, stopped (idempotently)."""
+
+    def __init__(self, config: TritonServerConfig, installation: TritonInstallation | None = None) -> None:
+        self.config = config
+        self._installation = installation or prepare_installation()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.config.host}:{self.config.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.ports.metrics}/metrics"
+
+    def start(self, log_file: Path | None = None) -> None:
+        command = self.config.command(self._installation)
+        log.info("starting %s", " ".join(command))
+        output = log_file.open("ab") if log_file else None
+        self._process = subprocess.Popen(
+            command,
+            env=self._installation.environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,  # our Ctrl-C is handled by us; the server gets an orderly SIGTERM
+        )
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        with grpcclient.InferenceServerClient(self.grpc_url) as client:
+            while time.monotonic() < deadline:
+                if self._process is not None and self._process.poll() is not None:
+                    raise TritonServerError(f"tritonserver exited with code {self._process.returncode} while starting")
+                try:
+                    if client.is_server_ready():
+                        return
+                except Exception:
+                    pass
+                time.sleep(0.25)
+        raise TritonServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
+
+    def exited(self) -> bool:
+        return self._process is None or self._process.poll() is not None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("tritonserver did not stop in %.0f s; killing it", timeout_s)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

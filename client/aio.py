@@ -1,0 +1,78 @@
+"""The asyncio client (tritonclient.grpc.aio), for services that are async already."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import tritonclient.grpc.aio as grpcaio
+from tqdm.asyncio import tqdm_asyncio
+from tritonclient.utils import InferenceServerException
+
+from . import wire
+from .types import CatalogError, CategoryResult, Prediction, Product
+
+
+class AsyncProductClassifier:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 60.0,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        ssl: bool = False,
+        root_certificates: str | None = None,
+        model_name: str = wire.PRODUCT_MODEL,
+    ) -> None:
+        self._client = grpcaio.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
+        self._timeout_s = timeout_s
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._model_name = model_name
+
+    async def classify(self, product: Product) -> Prediction:
+        started = time.perf_counter()
+        response = await self._call(self._model_name, wire.product_inputs(product, grpcaio.InferInput))
+        return Prediction.from_result(wire.result_json(response), time.perf_counter() - started)
+
+    async def classify_many(
+        self, products: Iterable[Product], concurrency: int = 8, progress: bool = True
+    ) -> list[Prediction | CatalogError]:
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(product: Product) -> Prediction | CatalogError:
+            async with gate:
+                try:
+                    return await self.classify(product)
+                except CatalogError as error:
+                    return error
+
+        tasks = [one(p) for p in products]
+        return await tqdm_asyncio.gather(*tasks, disable=not progress, unit="product")
+
+    async def validate_categories(self, categories: Sequence[str]) -> list[CategoryResult]:
+        response = await self._call(wire.VALIDATE_MODEL, wire.category_inputs(categories, grpcaio.InferInput))
+        return wire.category_results(response)
+
+    async def _call(self, model: str, inputs: list[Any]) -> Any:
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._client.infer(model, inputs, client_timeout=self._timeout_s)
+            except InferenceServerException as raw:
+                error = wire.as_catalog_error(raw)
+                if error.status not in wire.RETRYABLE or attempt == self._retries:
+                    raise error from None
+                await asyncio.sleep(wire.backoff_delay(attempt, self._backoff_s))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> AsyncProductClassifier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

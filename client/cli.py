@@ -1,0 +1,82 @@
+"""`catalogvlm classify`: products in (flags, JSONL or CSV), one JSON result per product out."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+
+from .sync import ProductClassifier
+from .types import CatalogError, Prediction, Product
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("classify", help="classify products through a running server")
+    parser.add_argument("--url", required=True, help="gRPC address of Triton or Dynamo, HOST:PORT")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--title")
+    source.add_argument(
+        "--input",
+        type=Path,
+        help="products as .jsonl or .csv (title, description, vendor, "
+        "product_type, tags, image = a file path relative to the file)",
+    )
+    parser.add_argument("--description", default="")
+    parser.add_argument("--product-type", default="")
+    parser.add_argument("--vendor", default="")
+    parser.add_argument("--tags", default="")
+    parser.add_argument("--image", type=Path, help="JPEG, PNG or WebP file")
+    parser.add_argument("--output", type=Path, help="write JSON lines here instead of stdout")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (deadline)")
+    parser.set_defaults(handler=_classify)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    try:
+        products = list(read_products(args.input)) if args.input else [_product_from_flags(args)]
+    except (OSError, ValueError) as error:
+        print(f"catalogvlm: cannot read products: {error}", file=sys.stderr)
+        return 2
+    with ProductClassifier(args.url, timeout_s=args.timeout) as classifier:
+        results = classifier.classify_many(products, args.concurrency, progress=len(products) > 1)
+    with args.output.open("w", encoding="utf-8") if args.output else nullcontext(sys.stdout) as out:
+        for number, (product, result) in enumerate(zip(products, results, strict=True), start=1):
+            if isinstance(result, CatalogError):
+                where = f"product {number} ({product.title[:40]!r})" if len(products) > 1 else "error"
+                print(f"catalogvlm: {where}: {result}", file=sys.stderr)
+            else:
+                out.write(json.dumps(_record(product, result), ensure_ascii=False) + "\n")
+    return 1 if any(isinstance(r, CatalogError) for r in results) else 0
+
+
+def _product_from_flags(args: argparse.Namespace) -> Product:
+    return Product(
+        title=args.title,
+        description=args.description,
+        product_type=args.product_type,
+        vendor=args.vendor,
+        tags=args.tags,
+        image=args.image.read_bytes() if args.image else None,
+    )
+
+
+def read_products(path: Path) -> Iterator[Product]:
+    """Products from a .jsonl or .csv file; image paths are relative to the file's folder."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        if path.suffix == ".csv":
+            rows: Iterator[dict] = csv.DictReader(handle)
+        elif path.suffix in (".jsonl", ".json"):
+            rows = (json.loads(line) for line in handle if line.strip())
+        else:
+            raise ValueError(f"{path}: expected a .jsonl or .csv file")
+        for row in rows:
+            yield Product.from_record(row, base_dir=path.parent)
+
+
+def _record(product: Product, prediction: Prediction) -> dict[str, object]:
+    return {"title": product.title, **prediction.raw, "latency_ms": round(prediction.latency_s * 1e3, 1)}

@@ -1,0 +1,89 @@
+"""The synchronous client (tritonclient.grpc): one call at a time, or many with a thread pool."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import tritonclient.grpc as grpcclient
+from tqdm import tqdm
+from tritonclient.utils import InferenceServerException
+
+from . import wire
+from .types import CatalogError, CategoryResult, Prediction, Product
+
+T = TypeVar("T")
+
+
+class ProductClassifier:
+    """`classify` a product through `product_understanding` on Triton or Dynamo (KServe v2 gRPC)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 60.0,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        ssl: bool = False,
+        root_certificates: str | None = None,
+        model_name: str = wire.PRODUCT_MODEL,
+    ) -> None:
+        self._client = grpcclient.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
+        self._timeout_s = timeout_s
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._model_name = model_name
+
+    def classify(self, product: Product) -> Prediction:
+        started = time.perf_counter()
+        response = self._call(self._model_name, wire.product_inputs(product, grpcclient.InferInput))
+        return Prediction.from_result(wire.result_json(response), time.perf_counter() - started)
+
+    def classify_many(
+        self, products: Iterable[Product], concurrency: int = 4, progress: bool = True
+    ) -> list[Prediction | CatalogError]:
+        """Results in input order; a failed product yields its CatalogError instead of stopping the rest."""
+        items = list(products)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = pool.map(lambda p: _capture(self.classify, p), items)
+            return list(tqdm(futures, total=len(items), disable=not progress, unit="product"))
+
+    def validate_categories(self, categories: Sequence[str]) -> list[CategoryResult]:
+        response = self._call(wire.VALIDATE_MODEL, wire.category_inputs(categories, grpcclient.InferInput))
+        return wire.category_results(response)
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self._client.is_model_ready(self._model_name))
+        except InferenceServerException:
+            return False
+
+    def _call(self, model: str, inputs: list[Any]) -> Any:
+        for attempt in range(self._retries + 1):
+            try:
+                return self._client.infer(model, inputs, client_timeout=self._timeout_s)
+            except InferenceServerException as raw:
+                error = wire.as_catalog_error(raw)
+                if error.status not in wire.RETRYABLE or attempt == self._retries:
+                    raise error from None
+                time.sleep(wire.backoff_delay(attempt, self._backoff_s))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ProductClassifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _capture(call: Callable[[Product], T], product: Product) -> T | CatalogError:
+    try:
+        return call(product)
+    except CatalogError as error:
+        return error

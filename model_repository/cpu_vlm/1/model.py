@@ -1,0 +1,33 @@
+"""Triton adapter for the CPU engine behind the `vlm` contract."""
+
+import triton_python_backend_utils as pb_utils
+from catalogvlm.pipeline.adapters import triton
+from catalogvlm.pipeline.cpu import CpuVlmEngine
+from catalogvlm.pipeline.errors import InvalidInput
+from catalogvlm.pipeline.limits import Limits
+from catalogvlm.taxonomy import load_taxonomy
+
+DEFAULT_MAX_TOKENS = 512
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        parameters = triton.model_parameters(args)
+        self.engine = CpuVlmEngine(load_taxonomy(parameters["taxonomy_dir"]), Limits.from_parameters(parameters))
+
+    def execute(self, requests):
+        return [self._answer(request) for request in requests]
+
+    def _answer(self, request):
+        try:
+            prompt_bytes = triton.text_input(request, "text_input")
+            try:
+                prompt = prompt_bytes.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InvalidInput("text_input", "is not valid UTF-8") from error
+            image = triton.bytes_input(request, "image_bytes")
+            max_tokens = triton.int_input(request, "max_tokens", DEFAULT_MAX_TOKENS)
+            text = self.engine.generate(prompt, image or None, max_tokens)
+        except Exception as error:
+            return triton.error_response(error)
+        return pb_utils.InferenceResponse([triton.text_tensor("text_output", text)])

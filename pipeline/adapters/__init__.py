@@ -1,0 +1,1 @@
+"""Glue between the pipeline core and a serving runtime: tensors in, library calls, tensors out."""

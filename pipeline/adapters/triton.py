@@ -1,0 +1,138 @@
+"""Triton Python-backend glue, imported only by `model.py` files running inside tritonserver."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from ..errors import EngineError, InvalidInput, PipelineError, StageFailed
+
+log = logging.getLogger(__name__)
+
+METRIC_PREFIX = "catalogvlm"
+LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+
+
+def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
+    """The `parameters` of the model's config.pbtxt as a plain {key: string_value} mapping."""
+    config = json.loads(args["model_config"])
+    return {key: entry["string_value"] for key, entry in config.get("parameters", {}).items()}
+
+
+def text_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    values = tensor.as_numpy().reshape(-1)
+    if values.size != 1:
+        raise InvalidInput(name, f"must hold exactly one element, got {values.size}")
+    value = values[0]
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def bytes_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy().tobytes()
+
+
+def int_input(request: pb_utils.InferenceRequest, name: str, default: int) -> int:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return default
+    values = tensor.as_numpy().reshape(-1)
+    if values.size != 1:
+        raise InvalidInput(name, f"must hold exactly one element, got {values.size}")
+    return int(values[0])
+
+
+def text_tensor(name: str, values: str | Iterable[str]) -> pb_utils.Tensor:
+    items = [values] if isinstance(values, str) else list(values)
+    return pb_utils.Tensor(name, np.array([v.encode("utf-8") for v in items], dtype=np.object_))
+
+
+def error_response(error: Exception) -> pb_utils.InferenceResponse:
+    """Map the pipeline's errors to Triton status codes, with a message and never a traceback."""
+    if isinstance(error, InvalidInput):
+        code = pb_utils.TritonError.INVALID_ARG
+    elif isinstance(error, StageFailed | EngineError):
+        code = pb_utils.TritonError.UNAVAILABLE
+    else:
+        code = pb_utils.TritonError.INTERNAL
+    if not isinstance(error, PipelineError):
+        log.exception("unexpected error", exc_info=error)
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), code))
+
+
+class BlsVlmEngine:
+    """The `vlm` contract over a BLS call: whichever engine serves that model (CPU, TensorRT-LLM) answers."""
+
+    def __init__(self, model_name: str, timeout_ms: int = 0) -> None:
+        self._model_name = model_name
+        self._timeout_ms = timeout_ms
+
+    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        inputs = [
+            text_tensor("text_input", prompt),
+            pb_utils.Tensor("max_tokens", np.array([max_tokens], dtype=np.int32)),
+        ]
+        if image is not None:
+            inputs.append(pb_utils.Tensor("image_bytes", np.frombuffer(image, dtype=np.uint8)))
+        request = pb_utils.InferenceRequest(
+            model_name=self._model_name,
+            requested_output_names=["text_output"],
+            inputs=inputs,
+            timeout=self._timeout_ms * 1000,
+        )
+        response = request.exec()
+        if response.has_error():
+            raise EngineError(f"{self._model_name}: {response.error().message()}")
+        output = pb_utils.get_output_tensor_by_name(response, "text_output").as_numpy().reshape(-1)[0]
+        return output.decode("utf-8") if isinstance(output, bytes) else str(output)
+
+
+# name suffix, help text, kind, whether it has a `stage` label
+_METRICS = {
+    "corrections": ("category_corrections_total", "Stage-1 paths corrected to a taxonomy category", "COUNTER", False),
+    "dropped": ("dropped_attribute_values_total", "Attribute values not in the category's lists", "COUNTER", False),
+    "retries": ("stage_retries_total", "Stage attempts that were retried", "COUNTER", True),
+    "failures": ("stage_failures_total", "Stages that failed after all their retries", "COUNTER", True),
+    "latency": ("stage_latency_seconds", "Latency of successful stage attempts", "HISTOGRAM", True),
+}
+
+
+class TritonMetrics:
+    """The chain's counts as Triton custom metrics (served on the metrics port beside nv_inference_*).
+
+    The families are kept on the instance: Triton requires a MetricFamily to outlive its metrics.
+    """
+
+    def __init__(self, model_name: str, stages: Iterable[str]) -> None:
+        stages = tuple(stages)
+        self._families = {}
+        self._metrics: dict[tuple[str, str | None], pb_utils.Metric] = {}
+        for key, (suffix, description, kind, per_stage) in _METRICS.items():
+            family_kind = getattr(pb_utils.MetricFamily, kind)
+            family = self._families[key] = pb_utils.MetricFamily(f"{METRIC_PREFIX}_{suffix}", description, family_kind)
+            extra = {"buckets": LATENCY_BUCKETS_S} if kind == "HISTOGRAM" else {}
+            for stage in stages if per_stage else (None,):
+                labels = {"model": model_name, **({"stage": stage} if stage else {})}
+                self._metrics[key, stage] = family.Metric(labels=labels, **extra)
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        self._metrics["latency", stage].observe(seconds)
+
+    def stage_retried(self, stage: str) -> None:
+        self._metrics["retries", stage].increment(1)
+
+    def stage_failed(self, stage: str) -> None:
+        self._metrics["failures", stage].increment(1)
+
+    def category_corrected(self) -> None:
+        self._metrics["corrections", None].increment(1)
+
+    def values_dropped(self, count: int) -> None:
+        self._metrics["dropped", None].increment(count)

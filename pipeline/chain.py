@@ -1,0 +1,168 @@
+"""The two-stage product-understanding chain, shared by the Triton BLS model and the Dynamo worker.
+
+Stage 1 asks the VLM for a category path (+ descriptions), which is corrected to a valid taxonomy
+category. Stage 2 puts *that* category's attribute menu in the prompt and asks for values, which are
+validated against the controlled lists. Each stage is retried on its own (a failed stage 2 does not
+redo stage 1); the request fails as a whole when a stage exhausts its retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, Taxonomy
+from catalogvlm.taxonomy.values import AttributeValidator, ValidatedAttributes
+
+from . import prompts
+from .errors import EngineError, ModelOutputError, StageFailed
+from .parsing import parse_json_object
+from .product import Product
+
+CATEGORY_STAGE = "category"
+ATTRIBUTE_STAGE = "attributes"
+
+T = TypeVar("T")
+
+
+class VlmEngine(Protocol):
+    """The `vlm` contract: a full chat prompt and an optional encoded image in, generated text out."""
+
+    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str: ...
+
+
+class ChainObserver(Protocol):
+    """Where the chain reports what operators count (Triton metrics, logs, tests)."""
+
+    def stage_finished(self, stage: str, seconds: float) -> None: ...
+    def stage_retried(self, stage: str) -> None: ...
+    def stage_failed(self, stage: str) -> None: ...
+    def category_corrected(self) -> None: ...
+    def values_dropped(self, count: int) -> None: ...
+
+
+class NullObserver:
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        pass
+
+    def stage_retried(self, stage: str) -> None:
+        pass
+
+    def stage_failed(self, stage: str) -> None:
+        pass
+
+    def category_corrected(self) -> None:
+        pass
+
+    def values_dropped(self, count: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    max_retries_per_stage: int = 2
+    category_max_tokens: int = 256
+    attribute_max_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class CategoryAnswer:
+    category: CorrectedCategory
+    model_output: str
+    simplified_description: str
+    image_description: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    category: CategoryAnswer
+    attributes: ValidatedAttributes
+    retries: int
+
+    def to_dict(self) -> dict[str, object]:
+        validated = self.attributes.to_dict()
+        return {
+            "category": {**self.category.category.to_dict(), "model_output": self.category.model_output},
+            "simplified_description": self.category.simplified_description,
+            "image_description": self.category.image_description,
+            "attributes": validated["attributes"],
+            "dropped_values": validated["dropped_values"],
+            "mapped_values": validated["mapped_values"],
+            "retries": self.retries,
+        }
+
+
+class ProductUnderstandingChain:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        engine: VlmEngine,
+        settings: ChainSettings | None = None,
+        observer: ChainObserver | None = None,
+        corrector: CategoryCorrector | None = None,
+    ) -> None:
+        self._taxonomy = taxonomy
+        self._engine = engine
+        self._settings = settings or ChainSettings()
+        self._observer = observer or NullObserver()
+        self._corrector = corrector or CategoryCorrector(taxonomy)
+        self._validator = AttributeValidator()
+
+    def run(self, product: Product) -> Prediction:
+        category, category_retries = self._stage(CATEGORY_STAGE, lambda: self._categorize(product))
+        attributes, attribute_retries = self._stage(ATTRIBUTE_STAGE, lambda: self._attributes(product, category))
+        return Prediction(category, attributes, category_retries + attribute_retries)
+
+    def _stage(self, stage: str, attempt: Callable[[], T]) -> tuple[T, int]:
+        attempts = 1 + self._settings.max_retries_per_stage
+        for number in range(attempts):
+            started = time.perf_counter()
+            try:
+                result = attempt()
+            except (ModelOutputError, EngineError) as error:
+                if number + 1 == attempts:
+                    self._observer.stage_failed(stage)
+                    raise StageFailed(stage, attempts, error) from error
+                self._observer.stage_retried(stage)
+                continue
+            self._observer.stage_finished(stage, time.perf_counter() - started)
+            return result, number
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _categorize(self, product: Product) -> CategoryAnswer:
+        output = self._engine.generate(
+            prompts.category_prompt(product), product.image, self._settings.category_max_tokens
+        )
+        parsed = parse_json_object(output, required=("category",))
+        path = parsed["category"]
+        if not isinstance(path, str) or not path.strip():
+            raise ModelOutputError("model output has no category path")
+        corrected = self._corrector.correct(path)
+        if corrected.corrected:
+            self._observer.category_corrected()
+        return CategoryAnswer(
+            category=corrected,
+            model_output=path,
+            simplified_description=_text(parsed.get("simplified_description")),
+            image_description=_text(parsed.get("image_description")) if product.image is not None else "",
+        )
+
+    def _attributes(self, product: Product, answer: CategoryAnswer) -> ValidatedAttributes:
+        category = self._taxonomy.category(answer.category.id)
+        if not category.attributes:
+            return ValidatedAttributes()
+        prompt = prompts.attribute_prompt(product, category.full_name, category.attributes)
+        output = self._engine.generate(prompt, product.image, self._settings.attribute_max_tokens)
+        proposed = parse_json_object(output, required=("attributes",))["attributes"]
+        if not isinstance(proposed, dict):
+            raise ModelOutputError("model output 'attributes' is not an object")
+        validated = self._validator.validate(category, proposed)
+        if validated.dropped:
+            self._observer.values_dropped(len(validated.dropped))
+        return validated
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""

@@ -1,0 +1,54 @@
+"""The request: a product as merchants describe it, validated field by field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import InvalidInput
+from .images import check_image
+from .limits import Limits
+
+TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
+
+
+@dataclass(frozen=True)
+class Product:
+    title: str
+    description: str = ""
+    product_type: str = ""
+    vendor: str = ""
+    tags: str = ""
+    image: bytes | None = field(default=None, repr=False)
+
+    def text_fields(self) -> dict[str, str]:
+        """The non-empty text fields, in the order a model should read them."""
+        return {name: getattr(self, name) for name in TEXT_FIELDS if getattr(self, name)}
+
+
+def product_from_raw(raw: Mapping[str, bytes | str | None], image: bytes | None, limits: Limits) -> Product:
+    """Decode and check the wire fields (UTF-8, lengths, a non-empty title, a readable image)."""
+    texts = {name: decode_text(name, raw.get(name), limits.text_limit(name)) for name in TEXT_FIELDS}
+    if not texts["title"]:
+        raise InvalidInput("title", "is empty; every product needs a title")
+    if image is not None and len(image) == 0:
+        image = None
+    if image is not None:
+        check_image(image, limits)
+    return Product(**texts, image=image)
+
+
+def decode_text(name: str, value: bytes | str | None, limit: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInput(name, f"is not valid UTF-8 (byte {error.start})") from error
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(name, f"is {len(text):,} characters long; the limit is {limit:,}")
+    if "\x00" in text:
+        raise InvalidInput(name, "contains a NUL character")
+    return text

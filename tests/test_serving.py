@@ -1,0 +1,230 @@
+"""The serving path end to end: gRPC to a real tritonserver running the CPU profile."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import images
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from catalogvlm.client import AsyncProductClassifier, CatalogError, Product, ProductClassifier
+from tritonclient.utils import InferenceServerException
+
+from catalogvlm.demo import demo_products
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def classifier(grpc_url):
+    with ProductClassifier(grpc_url, retries=0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def demo_predictions(classifier):
+    products = demo_products()
+    return list(zip(products, classifier.classify_many(products, concurrency=4, progress=False), strict=True))
+
+
+def test_every_product_gets_a_valid_category_and_listed_values(demo_predictions, taxonomy):
+    for product, prediction in demo_predictions:
+        assert not isinstance(prediction, CatalogError), prediction
+        category = taxonomy.get(prediction.category.id)
+        assert category is not None and category.full_name == prediction.category.full_name
+        menu = {a.id: {v.id for v in a.values} for a in category.attributes}
+        for attribute in prediction.attributes:
+            assert attribute.id in menu, (product.title, attribute.name)
+            assert {v.id for v in attribute.values} <= menu[attribute.id]
+        assert prediction.simplified_description
+        assert bool(prediction.image_description) == (product.image is not None)
+        assert prediction.retries == 0
+
+
+def test_answers_are_sensible_for_known_products(demo_predictions):
+    by_title = {product.title: prediction for product, prediction in demo_predictions}
+    expectations = {
+        "Men's Organic Cotton Crew Neck T-Shirt - Navy": "Apparel & Accessories > Clothing > Clothing Tops > T-Shirts",
+        "Waterproof Hiking Backpack 40L": "Luggage & Bags > Backpacks",
+        "Organic Lavender Soy Candle - 8 oz Amber Jar": "Home & Garden > Decor > Home Fragrances > Candles",
+        "Vitamin C Brightening Face Serum 30 ml": "Health & Beauty > Personal Care > Cosmetics > Skin Care",
+    }
+    for title, expected_prefix in expectations.items():
+        assert by_title[title].category.full_name.startswith(expected_prefix), title
+    shirt = {a.handle: [v.name for v in a.values] for a in by_title[next(iter(expectations))].attributes}
+    assert shirt["color"] == ["Navy"] and shirt["fabric"] == ["Cotton"]
+
+
+def test_simplified_description_drops_store_boilerplate(demo_predictions):
+    shirt = demo_predictions[0][1]
+    assert "cotton" in shirt.simplified_description.lower()
+    assert "shipping" not in shirt.simplified_description.lower()
+    assert "return" not in shirt.simplified_description.lower()
+
+
+def test_image_colour_fills_colour_attribute_when_text_names_none(classifier):
+    prediction = classifier.classify(
+        Product(title="Cotton T-Shirt", product_type="T-Shirt", image=images.product_photo((200, 30, 30)))
+    )
+    colors = {a.handle: [v.name for v in a.values] for a in prediction.attributes}.get("color")
+    assert colors == ["Red"]
+    assert "red" in prediction.image_description and "400×300" in prediction.image_description
+
+
+def test_failed_stage_fails_the_whole_request_after_bounded_retries(grpc_url, triton):
+    before = _metric(triton, "catalogvlm_stage_retries_total", 'model="product_understanding_flaky",stage="attributes"')
+    client = ProductClassifier(grpc_url, model_name="product_understanding_flaky", retries=0)
+    with client, pytest.raises(CatalogError) as failure:
+        client.classify(Product(title="Linen Shirt [fail-attributes]"))
+    assert failure.value.status == "UNAVAILABLE"
+    assert "attributes failed after 3 attempts" in failure.value.message
+    assert "truncated" in failure.value.message
+    after = _metric(triton, "catalogvlm_stage_retries_total", 'model="product_understanding_flaky",stage="attributes"')
+    assert after - before == 2
+    failures = _metric(
+        triton, "catalogvlm_stage_failures_total", 'model="product_understanding_flaky",stage="attributes"'
+    )
+    assert failures >= 1
+
+
+def test_a_retried_stage_is_reported_in_the_response(grpc_url):
+    with ProductClassifier(grpc_url, model_name="product_understanding_flaky", retries=0) as client:
+        prediction = client.classify(Product(title="Wool Scarf [retry-once]"))
+    assert prediction.retries == 1
+    assert prediction.category.id.startswith("gid://shopify/TaxonomyCategory/")
+
+
+BAD_PRODUCTS = [
+    (Product(title=""), "title: is empty"),
+    (Product(title="   "), "title: is empty"),
+    (Product(title="x" * 1_001), "title: is 1,001 characters long; the limit is 1,000"),
+    (Product(title="Mug", description="d" * 20_001), "description: is 20,001 characters long"),
+    (Product(title="Mug", image=b"definitely not an image"), "image: is not a readable JPEG, PNG or WebP"),
+    (Product(title="Mug", image=images.truncated_jpeg()), "image: is truncated or corrupt"),
+    (Product(title="Mug", image=images.gif()), "image: format GIF is not accepted"),
+    (Product(title="Mug", image=images.decompression_bomb_png()), "image: is 8000×8000 = 64,000,000 pixels"),
+    (Product(title="Mug", image=b"\xff" * (10 * 1024 * 1024 + 1)), "image: is 10,485,761 bytes; the limit is"),
+]
+
+
+@pytest.mark.parametrize(("product", "message"), BAD_PRODUCTS, ids=lambda v: str(v)[:40])
+def test_bad_products_get_invalid_argument_naming_the_field(classifier, product, message):
+    with pytest.raises(CatalogError) as failure:
+        classifier.classify(product)
+    assert failure.value.status == "INVALID_ARGUMENT"
+    assert message in failure.value.message
+    assert "Traceback" not in failure.value.message
+    assert classifier.classify(Product(title="Ceramic Coffee Mug")).category.full_name  # still serving
+
+
+def _raw_infer(grpc_url, inputs):
+    with grpcclient.InferenceServerClient(grpc_url) as client:
+        return client.infer("product_understanding", inputs)
+
+
+def test_non_utf8_text_is_invalid_argument(grpc_url):
+    title = grpcclient.InferInput("title", [1], "BYTES")
+    title.set_data_from_numpy(np.array([b"Caf\xe9 mug"], dtype=np.object_))
+    with pytest.raises(InferenceServerException) as failure:
+        _raw_infer(grpc_url, [title])
+    assert "INVALID_ARGUMENT" in str(failure.value.status())
+    assert "title: is not valid UTF-8 (byte 3)" in failure.value.message()
+
+
+def test_wrong_dtype_is_rejected_naming_the_input(grpc_url):
+    title = grpcclient.InferInput("title", [1], "INT32")
+    title.set_data_from_numpy(np.array([7], dtype=np.int32))
+    with pytest.raises(InferenceServerException) as failure:
+        _raw_infer(grpc_url, [title])
+    assert "INVALID_ARGUMENT" in str(failure.value.status())
+    assert "title" in failure.value.message() and "INT32" in failure.value.message()
+
+
+def test_wrong_shape_is_rejected_naming_the_input(grpc_url):
+    title = grpcclient.InferInput("title", [2], "BYTES")
+    title.set_data_from_numpy(np.array([b"a", b"b"], dtype=np.object_))
+    with pytest.raises(InferenceServerException) as failure:
+        _raw_infer(grpc_url, [title])
+    assert "INVALID_ARGUMENT" in str(failure.value.status())
+    assert "title" in failure.value.message()
+
+
+def test_missing_title_is_rejected(grpc_url):
+    description = grpcclient.InferInput("description", [1], "BYTES")
+    description.set_data_from_numpy(np.array([b"no title"], dtype=np.object_))
+    with pytest.raises(InferenceServerException) as failure:
+        _raw_infer(grpc_url, [description])
+    assert "title" in failure.value.message()
+
+
+@pytest.mark.parametrize(
+    "image",
+    [images.cmyk_jpeg(), images.rgba_png(), images.sixteen_bit_png(), images.exif_rotated_jpeg()],
+    ids=["cmyk", "rgba", "16-bit", "exif-rotated"],
+)
+def test_awkward_but_valid_images_are_accepted(classifier, image):
+    prediction = classifier.classify(Product(title="Cotton Tote Bag", image=image))
+    assert prediction.image_description.startswith("A ")
+
+
+def test_parallel_requests_are_consistent(classifier):
+    products = [Product(title="Stainless Steel Water Bottle 750 ml", description="Keeps drinks cold 24 hours")] * 16
+    products += [Product(title="Men's Leather Hiking Boots", product_type="Boots")] * 8
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        predictions = list(pool.map(classifier.classify, products))
+    bottles = {p.raw["category"]["id"] for p in predictions[:16]}
+    boots = {p.raw["category"]["id"] for p in predictions[16:]}
+    assert len(bottles) == 1 and len(boots) == 1 and bottles != boots
+    assert len({repr(p.raw) for p in predictions[:16]}) == 1
+
+
+def test_async_client_classifies_many(grpc_url):
+    async def run():
+        async with AsyncProductClassifier(grpc_url) as client:
+            return await client.classify_many(
+                [Product(title="Yoga Mat 6mm"), Product(title=""), Product(title="Dog Leash")], progress=False
+            )
+
+    mat, empty, leash = asyncio.run(run())
+    assert "Yoga" in mat.category.full_name
+    assert isinstance(empty, CatalogError) and empty.status == "INVALID_ARGUMENT"
+    assert "Leash" in leash.category.full_name
+
+
+def test_taxonomy_validate_model(classifier):
+    results = classifier.validate_categories(["Apparel & Accessories > Watches > Smartwatch", "aa-1-4"])
+    assert [r.full_name for r in results] == [
+        "Apparel & Accessories > Jewelry > Smart Watches",
+        "Apparel & Accessories > Clothing > Dresses",
+    ]
+    assert results[0].corrected
+    with pytest.raises(CatalogError) as failure:
+        classifier.validate_categories(["Furniture > Sofas", ""])
+    assert failure.value.status == "INVALID_ARGUMENT" and "category[1]: category path is empty" in failure.value.message
+
+
+def test_metrics_are_exposed(triton, classifier):
+    classifier.classify(Product(title="Apparel and Accessories > Shoes > Sneakers"))
+    text = urllib.request.urlopen(triton.metrics_url, timeout=10).read().decode()
+    assert re.search(r'nv_inference_request_success\{model="product_understanding",version="1"\} [1-9]', text)
+    for family in (
+        "catalogvlm_category_corrections_total",
+        "catalogvlm_dropped_attribute_values_total",
+        "catalogvlm_stage_retries_total",
+        "catalogvlm_stage_failures_total",
+        "catalogvlm_stage_latency_seconds_bucket",
+    ):
+        assert family in text
+    assert (
+        _metric(triton, "catalogvlm_stage_latency_seconds_count", 'model="product_understanding",stage="category"') > 0
+    )
+
+
+def _metric(triton, name: str, labels: str) -> float:
+    text = urllib.request.urlopen(triton.metrics_url, timeout=10).read().decode()
+    match = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, flags=re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
