@@ -54,7 +54,7 @@ PROFILES: dict[str, Profile] = {
             ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
         ),
         defaults={
-            "bls_instances": "4",
+            "bls_instances": "3",
             "vlm_instances": "2",
             "validate_instances": "1",
             "vlm_model_name": "vlm",
@@ -64,7 +64,7 @@ PROFILES: dict[str, Profile] = {
             "attribute_max_tokens": "512",
             **_limit_defaults(),
         },
-        required=("taxonomy_dir",),
+        required=("taxonomy_dir", "embeddings_dir"),
     ),
 }
 

@@ -8,12 +8,21 @@ import sys
 from collections.abc import Sequence
 
 from catalogvlm import __version__, demo, serve
+from catalogvlm.builders import cli as builders_cli
 from catalogvlm.client import cli as client_cli
+from catalogvlm.client.evaluation import cli as evaluation_cli
 from catalogvlm.settings import SettingsError
 from catalogvlm.taxonomy import TaxonomyError
 from catalogvlm.taxonomy import cli as taxonomy_cli
 
-_REGISTRARS = (demo.register, serve.register, client_cli.register, taxonomy_cli.register)
+_REGISTRARS = (
+    demo.register,
+    serve.register,
+    client_cli.register,
+    evaluation_cli.register,
+    builders_cli.register,
+    taxonomy_cli.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

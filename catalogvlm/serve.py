@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from catalogvlm.builders.repository import ServedModel, parse_assignments, render_repository
-from catalogvlm.settings import taxonomy_dir
+from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
+from catalogvlm.taxonomy import load_taxonomy
 from catalogvlm.triton_server import Ports, TritonServer, TritonServerConfig, prepare_installation
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REPOSITORY_ROOT = Path.home() / ".cache" / "catalogvlm"
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -83,8 +83,12 @@ def served(
     extra_models: tuple[ServedModel, ...] = (),
 ) -> Iterator[TritonServer]:
     """A ready server for `profile`, stopped on exit (also when the block raises)."""
-    repository = repository or DEFAULT_REPOSITORY_ROOT / f"repository-{profile}"
-    values = {"taxonomy_dir": str(taxonomy_dir(taxonomy)), **(values or {})}
+    repository = repository or CACHE_ROOT / f"repository-{profile}"
+    taxonomy_path = taxonomy_dir(taxonomy)
+    embeddings = CategoryEmbeddingCache(taxonomy_path, EMBEDDINGS_DIR)
+    if not embeddings.path.is_file():
+        embeddings.build(load_taxonomy(taxonomy_path))
+    values = {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": str(EMBEDDINGS_DIR), **(values or {})}
     rendered = render_repository(profile, repository, values, extra_models)
     config = TritonServerConfig(rendered.path, ports or free_ports(), host=host, log_verbose=log_verbose)
     server = TritonServer(config, prepare_installation())

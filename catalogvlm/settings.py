@@ -7,6 +7,9 @@ from pathlib import Path
 
 TAXONOMY_ENV = "CATALOGVLM_TAXONOMY"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Rendered repositories, the server's runnable copy, embedding caches: rebuildable, never committed.
+CACHE_ROOT = Path(os.environ.get("CATALOGVLM_CACHE", Path.home() / ".cache" / "catalogvlm"))
+EMBEDDINGS_DIR = CACHE_ROOT / "embeddings"
 
 
 class SettingsError(Exception):

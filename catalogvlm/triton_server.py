@@ -12,11 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tritonclient.grpc as grpcclient
+
+from catalogvlm.settings import CACHE_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +81,22 @@ class TritonInstallation:
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(self.libraries), env.get("LD_LIBRARY_PATH")]))
+        # The stub embeds whichever libpython3.X it finds. It must be this interpreter's own, or compiled
+        # stdlib modules (_ssl, ...) built for this patch release fail with undefined symbols.
+        paths = [_own_libpython_dir(), str(self.libraries), env.get("LD_LIBRARY_PATH")]
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, paths))
+        # Triton scales a model with instances (one process each): one BLAS/OpenMP thread per instance keeps
+        # instances x threads within the cores. An operator's own setting wins.
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(variable, "1")
         # The Python backend stub runs the first `python` environment it finds on PATH: make it this venv's.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         return env
+
+
+def _own_libpython_dir() -> str | None:
+    libdir, library = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
+    return libdir if libdir and library and (Path(libdir) / library).exists() else None
 
 
 def prepare_installation(cache_dir: Path | None = None) -> TritonInstallation:
@@ -97,7 +112,7 @@ def prepare_installation(cache_dir: Path | None = None) -> TritonInstallation:
     stub = source / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.is_file():
         raise TritonServerError(f"nvidia-pytriton ships no Python backend stub for Python {version}")
-    root = (cache_dir or _default_cache()) / f"tritonserver-py{version}"
+    root = (cache_dir or CACHE_ROOT) / f"tritonserver-py{version}"
     if not (root / "backends" / "python" / stub.name).is_file():
         staging = root.with_suffix(".partial")
         shutil.rmtree(staging, ignore_errors=True)
@@ -106,10 +121,6 @@ def prepare_installation(cache_dir: Path | None = None) -> TritonInstallation:
         shutil.rmtree(root, ignore_errors=True)
         staging.rename(root)
     return TritonInstallation(root, libraries)
-
-
-def _default_cache() -> Path:
-    return Path(os.environ.get("CATALOGVLM_CACHE", Path.home() / ".cache" / "catalogvlm"))
 
 
 class TritonServer:

@@ -34,10 +34,10 @@ class Taxonomy:
         google: Mapping[str, GoogleCategory] | None = None,
     ) -> None:
         self.version = version
-        self._by_id = MappingProxyType(dict(categories))
-        self._by_full_name = MappingProxyType({c.full_name: c for c in categories.values()})
-        self._attributes = MappingProxyType(dict(attributes))
-        self._google = MappingProxyType(dict(google or {}))
+        self._by_id = dict(categories)
+        self._by_full_name = {c.full_name: c for c in categories.values()}
+        self._attributes = dict(attributes)
+        self._google = dict(google or {})
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -50,7 +50,7 @@ class Taxonomy:
 
     @property
     def attributes(self) -> Mapping[str, Attribute]:
-        return self._attributes
+        return MappingProxyType(self._attributes)
 
     @cached_property
     def verticals(self) -> tuple[Category, ...]:

@@ -12,7 +12,13 @@ from functools import lru_cache
 
 MAX_QUERY_CHARS = 1_000
 
-_STOPWORDS = frozenset({"and", "the", "for", "of", "a", "an", "with", "other", "misc", "miscellaneous"})
+_STOPWORDS = frozenset(
+    {"and", "the", "for", "of", "a", "an", "with", "other", "misc", "miscellaneous", "in", "to", "on", "by", "or"}
+    # Function words of the other languages merchants write in: "de" must not match "De-Icers".
+    | {"de", "del", "la", "el", "los", "las", "y", "con", "para", "por", "en", "un", "una", "al"}
+    | {"le", "les", "du", "des", "et", "pour", "avec", "au", "aux", "une"}
+    | {"da", "do", "dos", "das", "e", "com", "em", "um", "uma", "di", "il", "per", "und", "mit", "der", "die"}
+)
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 # Separators a model uses between path levels besides Shopify's " > ".
 _PATH_SEPARATORS = re.compile(r"\s*(?:>|›|»|→|->|=>|::|\|)\s*|\s+/\s+")

@@ -11,7 +11,9 @@ from tritonclient.grpc import model_config_pb2
 
 
 def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):
-    rendered = render_repository("cpu", tmp_path, {"taxonomy_dir": str(taxonomy_path), "bls_instances": "6"})
+    rendered = render_repository(
+        "cpu", tmp_path, {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": "/e", "bls_instances": "6"}
+    )
     assert rendered.models == ("product_understanding", "vlm", "taxonomy_validate")
     for name in rendered.models:
         text = (tmp_path / name / "config.pbtxt").read_text()
@@ -29,13 +31,13 @@ def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):
 
 
 def test_missing_required_value_is_an_error(tmp_path):
-    with pytest.raises(RenderError, match="needs a value for taxonomy_dir"):
+    with pytest.raises(RenderError, match="needs a value for taxonomy_dir, embeddings_dir"):
         render_repository("cpu", tmp_path, {})
 
 
 def test_unknown_key_is_an_error(tmp_path):
     with pytest.raises(RenderError, match=r"uses bls_instance$"):
-        render_repository("cpu", tmp_path, {"taxonomy_dir": "/t", "bls_instance": "8"})
+        render_repository("cpu", tmp_path, {"taxonomy_dir": "/t", "embeddings_dir": "/e", "bls_instance": "8"})
 
 
 def test_placeholder_without_value_is_an_error(tmp_path):
@@ -43,12 +45,14 @@ def test_placeholder_without_value_is_an_error(tmp_path):
     (source / "1").mkdir(parents=True)
     (source / "config.pbtxt.tmpl").write_text('name: "${model_name}"\ninstance_group [ { count: ${copies} } ]\n')
     with pytest.raises(RenderError, match=r"broken/config\.pbtxt\.tmpl: no value for copies"):
-        render_repository("cpu", tmp_path / "out", {"taxonomy_dir": "/t"}, (ServedModel("broken", source),))
+        render_repository(
+            "cpu", tmp_path / "out", {"taxonomy_dir": "/t", "embeddings_dir": "/e"}, (ServedModel("broken", source),)
+        )
 
 
 def test_per_model_values_override_profile_values(tmp_path):
     extra = ServedModel("pu_b", MODEL_SOURCES / "product_understanding", values={"vlm_model_name": "other_vlm"})
-    render_repository("cpu", tmp_path, {"taxonomy_dir": "/t"}, (extra,))
+    render_repository("cpu", tmp_path, {"taxonomy_dir": "/t", "embeddings_dir": "/e"}, (extra,))
     assert 'string_value: "other_vlm"' in (tmp_path / "pu_b/config.pbtxt").read_text()
     assert 'string_value: "vlm"' in (tmp_path / "product_understanding/config.pbtxt").read_text()
 

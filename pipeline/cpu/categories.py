@@ -1,7 +1,9 @@
-"""Stage 1 on the CPU: the taxonomy category whose name and ancestry best match the product's words.
+"""Stage 1 on the CPU: which taxonomy category a product belongs to.
 
-A TF-IDF index over category names (own name at full weight, ancestors' names lower), as an inverted
-index in numpy: a query touches only the categories sharing a word with it.
+Two views are combined: sentence-embedding similarity of the product to each category path (meaning:
+"loafer" is a shoe) and a TF-IDF index over category names (exact words, any language's shared terms).
+The answer abstains to a coarser category when the evidence is split: probability mass is summed up
+the tree and the descent stops where no child holds most of its parent's mass.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
+
+from .embeddings import SentenceEncoder
 
 ANCESTOR_WEIGHT = 0.35
 # How much each product field says about the category, relative to the title.
@@ -24,7 +29,7 @@ HEAD_NOUN_WEIGHT = 1.5
 _TITLE_SEGMENT = re.compile(r"\s[-–|/,(]\s*|\s*[|,(]\s*")
 
 
-class CategoryIndex:
+class LexicalIndex:
     def __init__(self, taxonomy: Taxonomy) -> None:
         self._categories: list[Category] = list(taxonomy)
         documents = [self._document(taxonomy, c) for c in self._categories]
@@ -57,22 +62,18 @@ class CategoryIndex:
             words[word] = 1.0
         return words
 
-    def best(self, fields: Mapping[str, str]) -> tuple[Category, float]:
-        """The best-matching category and its cosine score (0 when no word is shared)."""
-        query = self._query(fields)
+    def scores(self, fields: Mapping[str, str]) -> np.ndarray:
+        """Cosine of the product's words with every category's, in taxonomy order (0 when none shared)."""
         scores = np.zeros(len(self._categories))
         norm = 0.0
-        for word, weight in query.items():
+        for word, weight in self._query(fields).items():
             posting = self._postings.get(word)
             if posting is None:
                 continue
             value = weight * self._idf[word]
             norm += value * value
             scores[posting[0]] += value * posting[1]
-        if norm == 0.0:
-            return self._fallback(), 0.0
-        best = int(np.argmax(scores))
-        return self._categories[best], float(scores[best] / math.sqrt(norm))
+        return scores / math.sqrt(norm) if norm else scores
 
     def _query(self, fields: Mapping[str, str]) -> dict[str, float]:
         query: dict[str, float] = defaultdict(float)
@@ -87,5 +88,83 @@ class CategoryIndex:
             query[head[-1]] += HEAD_NOUN_WEIGHT
         return query
 
-    def _fallback(self) -> Category:
-        return next(c for c in self._categories if c.name == "Uncategorized" and c.level == 0)
+
+class CategoryClassifier:
+    """Hybrid scores (embedding + lexical) over all categories, then abstention by tree mass."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        category_vectors: np.ndarray | None,
+        encoder: SentenceEncoder | None = None,
+        settings: ClassifierSettings | None = None,
+    ) -> None:
+        self._categories = list(taxonomy)
+        self._lexical = LexicalIndex(taxonomy)
+        self._vectors = category_vectors
+        self._settings = settings or ClassifierSettings()
+        self._encoder = encoder or SentenceEncoder()
+        self._tree = _Tree(taxonomy)
+        if category_vectors is not None:
+            self._encoder.encode(["warm-up"])  # load the model now, not on the first user's request
+
+    def classify(self, fields: Mapping[str, str]) -> tuple[Category, float]:
+        """The category, and the share of probability mass under it (a confidence in [0, 1])."""
+        scores = self.scores(fields)
+        row, mass = self._tree.descend(scores, self._settings.temperature, self._settings.descend_share)
+        return self._categories[row], mass
+
+    def scores(self, fields: Mapping[str, str]) -> np.ndarray:
+        lexical = self._lexical.scores(fields)
+        if self._vectors is None:
+            return lexical
+        product = self._encoder.encode([product_text(fields)])[0]
+        weight = self._settings.embedding_weight
+        return weight * (np.asarray(self._vectors) @ product) + (1.0 - weight) * lexical
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    embedding_weight: float = 0.7
+    temperature: float = 0.02
+    # Descend into the child holding at least this share of its parent's probability mass.
+    descend_share: float = 0.5
+
+
+def product_text(fields: Mapping[str, str]) -> str:
+    parts = [fields.get("title", ""), fields.get("product_type", ""), fields.get("tags", "")[:100]]
+    parts.append(fields.get("description", "")[:200])
+    return ". ".join(p for p in parts if p)
+
+
+class _Tree:
+    """Categories' ancestor rows, for summing probability mass up the taxonomy in numpy."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        categories = list(taxonomy)
+        row_of = {c.id: row for row, c in enumerate(categories)}
+        depth = 1 + max(c.level for c in categories)
+        self._lineage = np.full((len(categories), depth), -1, dtype=np.int64)
+        self._children: dict[int, list[int]] = defaultdict(list)
+        for row, category in enumerate(categories):
+            chain = [row_of[a.id] for a in taxonomy.ancestors(category)] + [row]
+            self._lineage[row, : len(chain)] = chain
+            if category.parent_id:
+                self._children[row_of[category.parent_id]].append(row)
+        self._roots = [row for row, c in enumerate(categories) if c.level == 0]
+
+    def descend(self, scores: np.ndarray, temperature: float, share: float) -> tuple[int, float]:
+        probabilities = np.exp((scores - scores.max()) / temperature)
+        probabilities /= probabilities.sum()
+        mass = np.zeros(len(scores))
+        for level in range(self._lineage.shape[1]):
+            rows = self._lineage[:, level]
+            present = rows >= 0
+            mass += np.bincount(rows[present], weights=probabilities[present], minlength=len(scores))
+        node = max(self._roots, key=mass.__getitem__)
+        while self._children[node]:
+            child = max(self._children[node], key=mass.__getitem__)
+            if mass[child] < share * mass[node]:
+                break
+            node = child
+        return node, float(mass[node])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 from catalogvlm.taxonomy import Taxonomy
 
 from .. import prompts
@@ -16,15 +17,18 @@ from ..errors import EngineError, ModelOutputError
 from ..images import ImageSummary, decoded_rgb, image_format, summarize
 from ..limits import Limits
 from .attributes import mentioned_values
-from .categories import CategoryIndex
+from .categories import CategoryClassifier
 from .descriptions import simplify
 
 SUMMARY_CACHE_SIZE = 256
 
 
 class CpuVlmEngine:
-    def __init__(self, taxonomy: Taxonomy, limits: Limits | None = None) -> None:
-        self._index = CategoryIndex(taxonomy)
+    def __init__(
+        self, taxonomy: Taxonomy, limits: Limits | None = None, category_vectors: np.ndarray | None = None
+    ) -> None:
+        """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone."""
+        self._classifier = CategoryClassifier(taxonomy, category_vectors)
         self._limits = limits or Limits()
         self._summaries: dict[bytes, ImageSummary] = {}  # by digest: stage 2 reuses stage 1's look
 
@@ -41,7 +45,7 @@ class CpuVlmEngine:
         return _within(json.dumps(answer, ensure_ascii=False), max_tokens)
 
     def _category(self, fields: dict[str, str], summary: ImageSummary | None) -> dict[str, object]:
-        category, _ = self._index.best(fields)
+        category, _ = self._classifier.classify(fields)
         return {
             "category": category.full_name,
             "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),

@@ -1,0 +1,1 @@
+"""Measuring classification quality on labelled products, the way the field does (hierarchical P/R/F1)."""

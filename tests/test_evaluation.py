@@ -1,0 +1,80 @@
+"""Hierarchical metrics, checked by hand, and `catalogvlm eval` against the real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from catalogvlm.client.evaluation.metrics import by_vertical, lineage, relation, score, vertical_confusion
+
+GID = "gid://shopify/TaxonomyCategory/"
+
+
+def test_lineage_from_ids():
+    assert lineage(GID + "aa-1-13-8") == ("aa", "aa-1", "aa-1-13", "aa-1-13-8")
+    assert lineage("gc") == ("gc",)
+
+
+def test_hand_checked_scores():
+    pairs = [
+        ("aa-1-13-8", "aa-1-13-8"),  # exact: shared 4, |p| 4, |t| 4
+        ("aa-1", "aa-1-13-8"),  # coarser: shared 2, |p| 2, |t| 4
+        ("aa-1-13-8", "aa-1"),  # finer: shared 2, |p| 4, |t| 2
+        ("el-4", "aa-6-12"),  # wrong vertical: shared 0, |p| 2, |t| 3
+    ]
+    s = score(pairs)
+    assert s.n == 4
+    assert s.exact == pytest.approx(1 / 4)
+    assert s.top_level == pytest.approx(3 / 4)
+    assert s.hP == pytest.approx(8 / 12)  # (4 + 2 + 2 + 0) / (4 + 2 + 4 + 2)
+    assert s.hR == pytest.approx(8 / 13)  # (4 + 2 + 2 + 0) / (4 + 4 + 2 + 3)
+    assert s.hF1 == pytest.approx(2 * (8 / 12) * (8 / 13) / (8 / 12 + 8 / 13))
+
+
+def test_perfect_and_empty():
+    assert score([("hg-1", "hg-1")]).hF1 == 1.0
+    assert score([]).n == 0
+
+
+def test_relations():
+    assert relation("aa-1", "aa-1") == "exact"
+    assert relation("aa-1", "aa-1-13") == "ancestor"
+    assert relation("aa-1-13", "aa-1") == "descendant"
+    assert relation("aa-2", "aa-1") == "same_vertical"
+    assert relation("el", "aa-1") == "wrong_vertical"
+    assert relation("aa-1-1", "aa-1-13") == "same_vertical"  # "aa-1-1" is not a prefix of "aa-1-13"
+
+
+def test_per_vertical_and_confusion():
+    pairs = [("aa-1", "aa-1"), ("el-1", "aa-2"), ("fr-1", "fr-1-2")]
+    assert set(by_vertical(pairs)) == {"aa", "fr"}
+    assert by_vertical(pairs)["aa"].top_level == 0.5
+    assert vertical_confusion(pairs)[("aa", "el")] == 1
+
+
+@pytest.mark.server
+def test_eval_command_prints_metrics_and_writes_report(grpc_url, tmp_path):
+    data = tmp_path / "labelled.csv"
+    data.write_text(
+        "title,description,vendor,product_type,tags,label_shopify_gid\n"
+        f"Men's Cotton Crew Neck T-Shirt,,,T-Shirt,,{GID}aa-1-13-8\n"
+        f"Stainless Steel French Press,Coffee maker,,,,{GID}hg-11-7\n"
+        f"Oak Dining Table,Seats six,,Table,,{GID}fr-22\n"
+        f"Lavender Soy Candle,,,,,{GID}hg-3-26-2\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "catalogvlm.cli", "eval", "--url", grpc_url, str(data), "--report", str(report)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(summary) >= {"n", "exact", "top_level", "hP", "hR", "hF1", "corrected_rate", "products_per_s"}
+    assert summary["n"] == 4 and summary["failed"] == 0
+    assert summary["top_level"] >= 0.75  # these four are easy
+    for name in ("per_vertical.csv", "vertical_confusion.csv", "worst_misses.csv", "per_vertical.png"):
+        assert (report / name).stat().st_size > 0
+    assert (report / "per_vertical.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
