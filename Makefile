@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# NVIDIA Dynamo without its `aisimulate` requirement; the rest comes from the `dynamo` extra (pyproject.toml).
+DYNAMO := ai-dynamo==1.6.1 ai-dynamo-runtime==1.6.1
 
 .PHONY: demo test lint bench clean
 
@@ -13,6 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps $(DYNAMO)
 	touch $(STAMP)
 
 demo: $(STAMP)

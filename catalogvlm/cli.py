@@ -8,9 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from catalogvlm import __version__, demo, serve
+from catalogvlm.bench import suite as bench_suite
 from catalogvlm.builders import cli as builders_cli
 from catalogvlm.client import cli as client_cli
 from catalogvlm.client.evaluation import cli as evaluation_cli
+from catalogvlm.loadtest import capacity, soak
+from catalogvlm.loadtest import cli as loadtest_cli
 from catalogvlm.settings import SettingsError
 from catalogvlm.taxonomy import TaxonomyError
 from catalogvlm.taxonomy import cli as taxonomy_cli
@@ -21,6 +24,10 @@ _REGISTRARS = (
     client_cli.register,
     evaluation_cli.register,
     builders_cli.register,
+    loadtest_cli.register,
+    soak.register,
+    capacity.register,
+    bench_suite.register,
     taxonomy_cli.register,
 )
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from catalogvlm.builders.repository import ServedModel, parse_assignments, render_repository
+from catalogvlm.dynamo_worker.launch import DynamoDeployment
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("serve", help="run the service on a real Triton server (Ctrl-C stops it)")
     parser.add_argument("--profile", choices=["cpu"], default="cpu")
+    parser.add_argument(
+        "--backend",
+        choices=["triton", "dynamo"],
+        default="triton",
+        help="tritonserver, or Dynamo's frontend (KServe gRPC) with our worker",
+    )
     parser.add_argument("--repository", type=Path, help="where to render the model repository")
     parser.add_argument("--taxonomy", metavar="DIR")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -49,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with served(
         args.profile,
+        backend=args.backend,
         ports=ports,
         host=args.host,
         repository=args.repository,
@@ -57,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_verbose=args.log_verbose,
     ) as server:
         print(
-            f"catalogvlm: profile {args.profile} ready on gRPC {server.grpc_url} "
+            f"catalogvlm: profile {args.profile} ({args.backend}) ready on gRPC {server.grpc_url} "
             f"(metrics {server.metrics_url}); Ctrl-C stops it",
             file=sys.stderr,
             flush=True,
@@ -73,6 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
 def served(
     profile: str = "cpu",
     *,
+    backend: str = "triton",
     ports: Ports | None = None,
     host: str = "127.0.0.1",
     repository: Path | None = None,
@@ -82,7 +91,7 @@ def served(
     log_file: Path | None = None,
     extra_models: tuple[ServedModel, ...] = (),
 ) -> Iterator[TritonServer]:
-    """A ready server for `profile`, stopped on exit (also when the block raises)."""
+    """A ready server for `profile` (tritonserver, or Dynamo's frontend with our worker), stopped on exit."""
     repository = repository or CACHE_ROOT / f"repository-{profile}"
     taxonomy_path = taxonomy_dir(taxonomy)
     embeddings = CategoryEmbeddingCache(taxonomy_path, EMBEDDINGS_DIR)
@@ -90,8 +99,12 @@ def served(
         embeddings.build(load_taxonomy(taxonomy_path))
     values = {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": str(EMBEDDINGS_DIR), **(values or {})}
     rendered = render_repository(profile, repository, values, extra_models)
-    config = TritonServerConfig(rendered.path, ports or free_ports(), host=host, log_verbose=log_verbose)
-    server = TritonServer(config, prepare_installation())
+    ports = ports or free_ports()
+    if backend == "dynamo":
+        server: TritonServer | DynamoDeployment = DynamoDeployment(rendered.path, ports, host=host)
+    else:
+        config = TritonServerConfig(rendered.path, ports, host=host, log_verbose=log_verbose)
+        server = TritonServer(config, prepare_installation())
     server.start(log_file)
     try:
         server.wait_ready()

@@ -165,6 +165,10 @@ class TritonServer:
                 time.sleep(0.25)
         raise TritonServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def exited(self) -> bool:
         return self._process is None or self._process.poll() is not None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,9 +50,20 @@ def category_results(response: Any) -> list[CategoryResult]:
     return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy("result").reshape(-1)]
 
 
+# Dynamo's KServe frontend (1.6.1) answers every worker-side error on the tensor path with INTERNAL and
+# "Failed to fold completions stream: <ErrorClass>: <message>". The worker's error class keeps the meaning,
+# so the client restores the status Triton gives for the same request.
+_DYNAMO_FOLDED = re.compile(r"^Failed to fold completions stream: (\w+): (.*)$", re.DOTALL)
+_DYNAMO_ERROR_STATUS = {"InvalidRequest": "INVALID_ARGUMENT", "InvalidArgument": "INVALID_ARGUMENT"}
+
+
 def as_catalog_error(error: InferenceServerException) -> CatalogError:
     status = str(error.status() or "UNKNOWN").removeprefix("StatusCode.")
-    return CatalogError(status, error.message() or str(error))
+    message = error.message() or str(error)
+    folded = _DYNAMO_FOLDED.match(message) if status == "INTERNAL" else None
+    if folded and folded.group(1) in _DYNAMO_ERROR_STATUS:
+        return CatalogError(_DYNAMO_ERROR_STATUS[folded.group(1)], folded.group(2))
+    return CatalogError(status, message)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 5.0) -> float:

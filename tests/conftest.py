@@ -39,17 +39,18 @@ def hallucinated_paths() -> list[dict[str, str]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-# --- A real tritonserver (CPU profile + test doubles), started once per test session ---------------
+# --- The service on a real server, once per backend: tritonserver, then Dynamo's frontend + our worker ---
 
 TEST_MODELS = Path(__file__).parent / "models"
 
 
-@pytest.fixture(scope="session")
-def triton(tmp_path_factory):
+@pytest.fixture(scope="session", params=["triton", "dynamo"])
+def server(request, tmp_path_factory):
     from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
 
     from catalogvlm.serve import served
 
+    backend = request.param
     extra = (
         ServedModel("flaky_vlm", TEST_MODELS / "flaky_vlm"),
         ServedModel(
@@ -58,15 +59,24 @@ def triton(tmp_path_factory):
             values={"vlm_model_name": "flaky_vlm"},
         ),
     )
-    root = tmp_path_factory.mktemp("triton")
-    log_file = root / "tritonserver.log"
+    root = tmp_path_factory.mktemp(backend)
+    log_file = root / "server.log"
     try:
-        with served("cpu", repository=root / "repository", log_file=log_file, extra_models=extra) as server:
-            yield server
+        with served("cpu", backend=backend, repository=root / "repository", log_file=log_file, extra_models=extra) as s:
+            s.backend = backend
+            yield s
     finally:
-        print(log_file.read_text(errors="replace")[-5_000:] if log_file.exists() else "no server log")
+        print(log_file.read_text(errors="replace")[-3_000:] if log_file.exists() else "no server log")
 
 
 @pytest.fixture(scope="session")
-def grpc_url(triton) -> str:
-    return triton.grpc_url
+def grpc_url(server) -> str:
+    return server.grpc_url
+
+
+@pytest.fixture
+def triton(server):
+    """For tests of Triton-only pieces: test-double models inside the server, Triton's metrics port."""
+    if server.backend != "triton":
+        pytest.skip("exercises a Triton test-double model or Triton's metrics endpoint")
+    return server

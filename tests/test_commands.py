@@ -70,10 +70,11 @@ def test_classify_unreachable_server_is_reported():
     assert done.returncode == 1 and "UNAVAILABLE" in done.stderr
 
 
-def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("backend", ["triton", "dynamo"])
+def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path, backend):
     ports = free_ports()
-    command = [*CLI, "serve", "--repository", str(tmp_path / "repo"), "--grpc-port", str(ports.grpc),
-               "--http-port", str(ports.http), "--metrics-port", str(ports.metrics),
+    command = [*CLI, "serve", "--backend", backend, "--repository", str(tmp_path / "repo"),
+               "--grpc-port", str(ports.grpc), "--http-port", str(ports.http), "--metrics-port", str(ports.metrics),
                "--set", "bls_instances=1", "--set", "vlm_instances=1"]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -87,6 +88,7 @@ def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path):
             assert client.is_model_ready("product_understanding")
             config = client.get_model_config("product_understanding", as_json=True)["config"]
             assert config["instance_group"][0]["count"] == 1
+            assert config["input"][0]["name"] == "title"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
     finally:

@@ -1,23 +1,16 @@
 import collections
-from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.adapters import triton
-from catalogvlm.pipeline.cpu import CpuVlmEngine
-from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
-from catalogvlm.taxonomy import load_taxonomy
+from catalogvlm.pipeline.service import cpu_engine
 
 TRUNCATED = '{"attributes": {"color": ["Bl'
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        parameters = triton.model_parameters(args)
-        taxonomy = load_taxonomy(parameters["taxonomy_dir"])
-        cache = CategoryEmbeddingCache(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]))
-        vectors = cache.load(taxonomy)
-        self.engine = CpuVlmEngine(taxonomy, category_vectors=vectors)
+        self.engine = cpu_engine(triton.model_parameters(args))
         self.stage2_calls = collections.Counter()
 
     def execute(self, requests):

@@ -1,0 +1,104 @@
+"""How many GPUs and Triton instances a daily volume needs, with the arithmetic shown.
+
+Inputs are measured, not assumed: per-GPU throughput from this project's Locust run or
+`perf_analyzer -i grpc` against one GPU server (or tokens/s from TensorRT-LLM's own benchmark with the
+token budget per product), end-to-end latency at that load, and the pipeline's CPU cost per product
+(`catalogvlm bench`, section 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Demand:
+    products_per_day: float
+    peak_factor: float = 3.0  # peak rate / daily average
+
+
+@dataclass(frozen=True)
+class GpuSupply:
+    products_per_s: float  # one GPU server at its knee (latency still acceptable)
+    latency_s: float = 2.0  # end-to-end latency per product at that load
+    pipeline_cpu_ms: float = 4.0  # BLS + Triton core CPU per product (bench section 1)
+    headroom: float = 0.3  # share of capacity kept free for bursts and a failed node
+
+    @classmethod
+    def from_tokens(cls, tokens_per_product: float, tokens_per_s: float, **rest: float) -> GpuSupply:
+        return cls(products_per_s=tokens_per_s / tokens_per_product, **rest)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    average_per_s: float
+    peak_per_s: float
+    usable_per_gpu_per_s: float
+    gpus: int
+    in_flight_at_peak: float
+    bls_instances_per_gpu: int
+    pipeline_cpu_cores: float
+    arithmetic: list[str] = field(default_factory=list)
+
+
+def plan(demand: Demand, supply: GpuSupply) -> CapacityPlan:
+    if demand.products_per_day <= 0 or supply.products_per_s <= 0 or not 0 <= supply.headroom < 1:
+        raise ValueError("volumes and throughputs must be positive, headroom in [0, 1)")
+    average = demand.products_per_day / SECONDS_PER_DAY
+    peak = average * demand.peak_factor
+    usable = supply.products_per_s * (1 - supply.headroom)
+    gpus = max(1, math.ceil(peak / usable))
+    in_flight = peak * supply.latency_s  # Little's law
+    per_gpu_in_flight = in_flight / gpus
+    # One BLS instance holds one request for its whole latency; keep the same headroom.
+    bls_per_gpu = max(1, math.ceil(per_gpu_in_flight / (1 - supply.headroom)))
+    cpu_cores = peak * supply.pipeline_cpu_ms / 1000 / (1 - supply.headroom)
+    lines = [
+        f"average rate   = {demand.products_per_day:,.0f} / {SECONDS_PER_DAY:,} s = {average:,.1f} products/s",
+        f"peak rate      = {average:,.1f} × {demand.peak_factor:g} = {peak:,.1f} products/s",
+        f"usable per GPU = {supply.products_per_s:,.1f} × (1 − {supply.headroom:g}) = {usable:,.1f} products/s",
+        f"GPUs           = ceil({peak:,.1f} / {usable:,.1f}) = {gpus}",
+        f"in flight      = {peak:,.1f}/s × {supply.latency_s:g} s = {in_flight:,.1f} requests (Little's law)",
+        f"BLS instances  = ceil({per_gpu_in_flight:,.1f} per GPU / (1 − {supply.headroom:g})) = {bls_per_gpu} per GPU"
+        " (product_understanding instance_group count)",
+        f"pipeline CPU   = {peak:,.1f}/s × {supply.pipeline_cpu_ms:g} ms / (1 − {supply.headroom:g})"
+        f" = {cpu_cores:,.1f} cores",
+    ]
+    return CapacityPlan(average, peak, usable, gpus, in_flight, bls_per_gpu, cpu_cores, lines)
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("capacity", help="GPUs and Triton instances for a daily volume")
+    parser.add_argument("--products-per-day", type=float, required=True)
+    parser.add_argument("--peak-factor", type=float, default=3.0)
+    supply = parser.add_mutually_exclusive_group(required=True)
+    supply.add_argument("--per-gpu-products-per-s", type=float, help="measured on one GPU server")
+    supply.add_argument("--tokens-per-product", type=float, help="with --per-gpu-tokens-per-s")
+    parser.add_argument("--per-gpu-tokens-per-s", type=float)
+    parser.add_argument("--latency-s", type=float, default=2.0, help="end-to-end latency at that load")
+    parser.add_argument("--pipeline-cpu-ms", type=float, default=4.0, help="catalogvlm bench, section 1")
+    parser.add_argument("--headroom", type=float, default=0.3)
+    parser.set_defaults(handler=_capacity)
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    rest = {"latency_s": args.latency_s, "pipeline_cpu_ms": args.pipeline_cpu_ms, "headroom": args.headroom}
+    if args.tokens_per_product is not None:
+        if not args.per_gpu_tokens_per_s:
+            raise SystemExit("catalogvlm: --tokens-per-product needs --per-gpu-tokens-per-s")
+        supply = GpuSupply.from_tokens(args.tokens_per_product, args.per_gpu_tokens_per_s, **rest)
+    else:
+        supply = GpuSupply(args.per_gpu_products_per_s, **rest)
+    result = plan(Demand(args.products_per_day, args.peak_factor), supply)
+    print("\n".join(result.arithmetic))
+    print(
+        json.dumps(
+            {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(result).items() if k != "arithmetic"}
+        )
+    )
+    return 0

@@ -1,0 +1,46 @@
+"""`catalogvlm loadtest`: headless Locust with this project's locustfile, thresholds and reports."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("loadtest", help="headless Locust load test over gRPC, with pass/fail thresholds")
+    parser.add_argument("--url", required=True, help="gRPC address of Triton or Dynamo, HOST:PORT")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--spawn-rate", type=float, default=2.0)
+    parser.add_argument("--run-time", default="1m", help="e.g. 30s, 10m")
+    parser.add_argument("--csv", metavar="PREFIX", help="Locust CSV reports (PREFIX_stats.csv, ...)")
+    parser.add_argument("--html", metavar="FILE", help="Locust HTML report")
+    parser.add_argument("--corpus", help="products .csv/.jsonl (default: the dev set)")
+    parser.add_argument("--image-ratio", type=float, default=0.3)
+    parser.add_argument("--max-failure-ratio", type=float, default=0.0)
+    parser.add_argument("--max-p95-ms", type=float, default=0.0)
+    parser.add_argument("--max-p99-ms", type=float, default=0.0)
+    parser.add_argument("--min-rps", type=float, default=0.0)
+    parser.add_argument("--processes", type=int, help="Locust worker processes on this machine (-1 = one per core)")
+    parser.set_defaults(handler=_loadtest)
+
+
+def locust_command(args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", args.url,
+               "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "--only-summary",
+               "--image-ratio", str(args.image_ratio), "--max-failure-ratio", str(args.max_failure_ratio),
+               "--max-p95-ms", str(args.max_p95_ms), "--max-p99-ms", str(args.max_p99_ms),
+               "--min-rps", str(args.min_rps)]  # fmt: skip
+    for flag, value in (("--csv", args.csv), ("--html", args.html), ("--corpus", args.corpus)):
+        if value:
+            command += [flag, str(value)]
+    if args.processes:
+        command += ["--processes", str(args.processes)]
+    return command
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    return subprocess.run(locust_command(args), check=False).returncode

@@ -1,0 +1,113 @@
+"""Locust load test of catalogvlm over KServe v2 gRPC (Triton or Dynamo).
+
+    locust -f loadtest/locustfile.py --host 127.0.0.1:8001 --headless -u 16 -r 4 -t 2m --csv out/run
+    locust -f loadtest/locustfile.py --host 127.0.0.1:8001            # web UI on :8089
+
+Order matters (checked here): `locust` first (it monkey-patches), then gRPC's gevent integration, then any
+gRPC object; and every client is closed in on_stop, or Locust never exits.
+"""
+
+from __future__ import annotations
+
+import grpc.experimental.gevent as grpc_gevent
+import locust
+from locust import User, events, task
+from locust.env import Environment
+
+grpc_gevent.init_gevent()
+
+import logging  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import tritonclient.grpc as grpcclient  # noqa: E402
+from catalogvlm.client import wire  # noqa: E402
+from catalogvlm.loadtest.corpus import Corpus, load_corpus  # noqa: E402
+from catalogvlm.loadtest.thresholds import Thresholds, violations  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+log = logging.getLogger("catalogvlm.loadtest")
+_corpus: Corpus | None = None
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("catalogvlm")
+    group.add_argument("--corpus", default="", help="products .csv/.jsonl (default: the dev set)")
+    group.add_argument("--image-ratio", type=float, default=0.3, help="share of products sent with an image")
+    group.add_argument("--validate-weight", type=int, default=1, help="taxonomy_validate tasks per 10 classify")
+    group.add_argument("--max-failure-ratio", type=float, default=0.0)
+    group.add_argument("--max-p95-ms", type=float, default=0.0, help="0 = no threshold")
+    group.add_argument("--max-p99-ms", type=float, default=0.0, help="0 = no threshold")
+    group.add_argument("--min-rps", type=float, default=0.0, help="0 = no threshold")
+
+
+@events.init.add_listener
+def _load_corpus(environment: Environment, **_: Any) -> None:
+    global _corpus
+    options = environment.parsed_options
+    if options is not None:
+        _corpus = load_corpus(options.corpus or None, options.image_ratio)
+        # Locust turns weights into a list when the class is made; a later change must be a list too.
+        GrpcProductUser.tasks = [GrpcProductUser.classify] * 10 + [GrpcProductUser.validate] * options.validate_weight
+
+
+@events.quitting.add_listener
+def _enforce_thresholds(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    thresholds = Thresholds(options.max_failure_ratio, options.max_p95_ms, options.max_p99_ms, options.min_rps)
+    broken = violations(environment.stats.total, thresholds)
+    for problem in broken:
+        log.error("threshold failed: %s", problem)
+    if broken:
+        environment.process_exit_code = 1
+
+
+class TritonGrpcUser(User):
+    """One sync tritonclient per user; every call timed here and reported through `events.request`."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self.client = grpcclient.InferenceServerClient(self.host)
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    def infer(self, name: str, model: str, inputs: list[Any]) -> Any:
+        started = time.perf_counter()
+        response, error, length = None, None, 0
+        try:
+            response = self.client.infer(model, inputs, client_timeout=60)
+            length = response.get_response().ByteSize()
+        except InferenceServerException as raised:
+            error = raised
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1e3,
+            response_length=length,
+            exception=error,
+            context={},
+        )
+        return response
+
+
+class GrpcProductUser(TritonGrpcUser):
+    """Classifies products from the corpus (some with images) and validates merchant category paths."""
+
+    @task(10)
+    def classify(self) -> None:
+        product = _corpus.product()
+        name = "product_understanding" + (" [image]" if product.image else "")
+        self.infer(name, wire.PRODUCT_MODEL, wire.product_inputs(product, grpcclient.InferInput))
+
+    @task(1)
+    def validate(self) -> None:
+        paths = _corpus.category_paths(count=4)
+        self.infer("taxonomy_validate", wire.VALIDATE_MODEL, wire.category_inputs(paths, grpcclient.InferInput))
+
+
+__all__ = ["GrpcProductUser", "TritonGrpcUser", "locust"]

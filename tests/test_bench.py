@@ -1,0 +1,26 @@
+"""The benchmark suite's smoke run (the full run is `catalogvlm bench`)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from catalogvlm.bench import suite
+
+pytestmark = pytest.mark.server
+
+
+def test_quick_bench_measures_every_section():
+    report = suite.run(quick=True)
+    for heading in ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Image preprocessing",
+                    "## 4. Taxonomy correction"):  # fmt: skip
+        assert heading in report
+    ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
+    assert 0 < ratio < 10
+    rows = re.findall(
+        r"^\| (zero-work|single|CPU profile)[^|]*\| (\d+) \| (\d+) \| (\d+) \| ([0-9.]+) \|", report, re.M
+    )
+    assert len(rows) >= 4
+    assert all(int(requests) > 0 and int(errors) == 0 for _, _, requests, errors, _ in rows)
+    assert "CPU ms per request, zero-work two-stage pipeline:" in report
+    assert re.search(r"\| catalogvlm CategoryCorrector \| 0\.9\d\d \|", report)
