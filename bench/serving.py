@@ -171,6 +171,21 @@ def where_time_goes(url: str, models: Sequence[str]) -> list[str]:
     return lines
 
 
+def backends_side_by_side(
+    products: Sequence[Product], concurrencies: Sequence[int], seconds: float
+) -> list[LoadFigures]:
+    """The CPU profile behind tritonserver, then behind Dynamo's frontend + our worker, same load."""
+    figures = []
+    for backend in ("triton", "dynamo"):
+        with served("cpu", backend=backend) as server:
+            for concurrency in concurrencies:
+                figures.append(
+                    drive(server.grpc_url, f"{backend}: product_understanding", wire.PRODUCT_MODEL,
+                          product_inputs(products), concurrency, seconds)
+                )  # fmt: skip
+    return figures
+
+
 def end_to_end(server: TritonServer, products: Sequence[Product], concurrencies: Sequence[int], seconds: float):
     return [
         drive(server.grpc_url, "CPU profile product_understanding", wire.PRODUCT_MODEL, product_inputs(products), c,

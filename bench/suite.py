@@ -57,10 +57,14 @@ def run(quick: bool) -> str:
             "## 2. CPU profile end to end (dev-set products, no images)",
             _table(serving.end_to_end(server, products, concurrencies, seconds)),
         ]
-    sections += ["## 3. Image preprocessing vs. Hugging Face", _preprocessing(quick)]
+    sections += [
+        "## 3. Triton vs. Dynamo, same CPU profile and load (dev-set products)",
+        _table(serving.backends_side_by_side(products, (1, 8), seconds)),
+    ]
+    sections += ["## 4. Image preprocessing vs. Hugging Face", _preprocessing(quick)]
     cases = taxonomy_bench.read_cases(taxonomy_bench.DEFAULT_CASES)
     figures_tx = taxonomy_bench.run(load_taxonomy(taxonomy_dir()), cases, repeats=2 if quick else 20)
-    sections += ["## 4. Taxonomy correction", taxonomy_bench.report(figures_tx, len(cases))]
+    sections += ["## 5. Taxonomy correction", taxonomy_bench.report(figures_tx, len(cases))]
     return "\n\n".join(sections)
 
 

@@ -12,15 +12,15 @@ pytestmark = pytest.mark.server
 
 def test_quick_bench_measures_every_section():
     report = suite.run(quick=True)
-    for heading in ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Image preprocessing",
-                    "## 4. Taxonomy correction"):  # fmt: skip
+    for heading in ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
+                    "## 4. Image preprocessing", "## 5. Taxonomy correction"):  # fmt: skip
         assert heading in report
     ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
     assert 0 < ratio < 10
-    rows = re.findall(
-        r"^\| (zero-work|single|CPU profile)[^|]*\| (\d+) \| (\d+) \| (\d+) \| ([0-9.]+) \|", report, re.M
-    )
-    assert len(rows) >= 4
+    row = r"^\| (zero-work|single|CPU profile|triton|dynamo)[^|]*\| (\d+) \| (\d+) \| (\d+) \| ([0-9.]+) \|"
+    rows = re.findall(row, report, re.M)
+    assert len(rows) >= 8
+    assert {name for name, *_ in rows} >= {"triton", "dynamo"}
     assert all(int(requests) > 0 and int(errors) == 0 for _, _, requests, errors, _ in rows)
     assert "CPU ms per request, zero-work two-stage pipeline:" in report
     assert re.search(r"\| catalogvlm CategoryCorrector \| 0\.9\d\d \|", report)
