@@ -12,26 +12,14 @@ from tqdm.asyncio import tqdm_asyncio
 from tritonclient.utils import InferenceServerException
 
 from . import wire
+from .base import BaseClassifier
 from .types import CatalogError, CategoryResult, Prediction, Product
 
 
-class AsyncProductClassifier:
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 60.0,
-        retries: int = 3,
-        backoff_s: float = 0.2,
-        ssl: bool = False,
-        root_certificates: str | None = None,
-        model_name: str = wire.PRODUCT_MODEL,
-    ) -> None:
-        self._client = grpcaio.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
-        self._timeout_s = timeout_s
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._model_name = model_name
+class AsyncProductClassifier(BaseClassifier):
+    @staticmethod
+    def _connect(url: str, ssl: bool, root_certificates: str | None) -> Any:
+        return grpcaio.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
 
     async def classify(self, product: Product) -> Prediction:
         started = time.perf_counter()
@@ -58,15 +46,17 @@ class AsyncProductClassifier:
         return wire.category_results(response)
 
     async def _call(self, model: str, inputs: list[Any]) -> Any:
-        for attempt in range(self._retries + 1):
+        attempt = 0
+        while True:
             try:
                 return await self._client.infer(model, inputs, client_timeout=self._timeout_s)
             except InferenceServerException as raw:
                 error = wire.as_catalog_error(raw)
-                if error.status not in wire.RETRYABLE or attempt == self._retries:
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
                     raise error from None
-                await asyncio.sleep(wire.backoff_delay(attempt, self._backoff_s))
-        raise AssertionError("unreachable")  # pragma: no cover
+            await asyncio.sleep(delay)
+            attempt += 1
 
     async def close(self) -> None:
         await self._client.close()

@@ -17,14 +17,23 @@ class CatalogError(Exception):
         self.message = message
 
 
+TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
+
+
 @dataclass(frozen=True)
 class Product:
+    """A product as merchants describe it; the request type of the client and of the pipeline alike."""
+
     title: str
     description: str = ""
     product_type: str = ""
     vendor: str = ""
     tags: str = ""
     image: bytes | None = field(default=None, repr=False)
+
+    def text_fields(self) -> dict[str, str]:
+        """The non-empty text fields, in the order a model should read them."""
+        return {name: getattr(self, name) for name in TEXT_FIELDS if getattr(self, name)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], base_dir: Path | None = None) -> Product:

@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from .types import CatalogError, CategoryResult, Product
+from .types import TEXT_FIELDS, CatalogError, CategoryResult, Product
 
 PRODUCT_MODEL = "product_understanding"
 VALIDATE_MODEL = "taxonomy_validate"
-TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
 RETRYABLE = frozenset({"UNAVAILABLE"})
 
 

@@ -1,29 +1,14 @@
-"""The request: a product as merchants describe it, validated field by field."""
+"""The request as a server receives it: wire fields decoded and checked into a `Product`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from catalogvlm.client.types import TEXT_FIELDS, Product
 
 from .errors import InvalidInput
 from .images import check_image
 from .limits import Limits
-
-TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
-
-
-@dataclass(frozen=True)
-class Product:
-    title: str
-    description: str = ""
-    product_type: str = ""
-    vendor: str = ""
-    tags: str = ""
-    image: bytes | None = field(default=None, repr=False)
-
-    def text_fields(self) -> dict[str, str]:
-        """The non-empty text fields, in the order a model should read them."""
-        return {name: getattr(self, name) for name in TEXT_FIELDS if getattr(self, name)}
 
 
 def product_from_raw(raw: Mapping[str, bytes | str | None], image: bytes | None, limits: Limits) -> Product:

@@ -1,0 +1,42 @@
+"""The client's own rules: which errors are retried, and how Dynamo's folded errors are read."""
+
+from __future__ import annotations
+
+from catalogvlm.client import CatalogError, Product
+from catalogvlm.client.base import BaseClassifier
+from catalogvlm.client.wire import as_catalog_error
+from tritonclient.utils import InferenceServerException
+
+
+class Offline(BaseClassifier):
+    @staticmethod
+    def _connect(url, ssl, root_certificates):
+        return None
+
+
+def test_only_unavailable_is_retried_with_backoff():
+    client = Offline("127.0.0.1:1", retries=2, backoff_s=0.1)
+    unavailable = CatalogError("UNAVAILABLE", "attributes failed after 3 attempts")
+    assert [client._retry_delay(unavailable, attempt) for attempt in range(3)] == [0.1, 0.2, None]
+    assert client._retry_delay(CatalogError("INVALID_ARGUMENT", "title: is empty"), 0) is None
+    assert client._retry_delay(CatalogError("DEADLINE_EXCEEDED", "slow"), 0) is None
+
+
+def test_dynamo_folded_invalid_request_reads_as_invalid_argument():
+    folded = InferenceServerException(
+        "Failed to fold completions stream: InvalidRequest: title: is empty; every product needs a title",
+        status="StatusCode.INTERNAL",
+    )
+    error = as_catalog_error(folded)
+    assert (error.status, error.message) == ("INVALID_ARGUMENT", "title: is empty; every product needs a title")
+    other = as_catalog_error(InferenceServerException("boom", status="StatusCode.INTERNAL"))
+    assert (other.status, other.message) == ("INTERNAL", "boom")
+    triton = as_catalog_error(InferenceServerException("image: is truncated", status="StatusCode.INVALID_ARGUMENT"))
+    assert triton.status == "INVALID_ARGUMENT"
+
+
+def test_product_records_and_text_fields(tmp_path):
+    (tmp_path / "p.png").write_bytes(b"png bytes")
+    product = Product.from_record({"title": "Mug", "tags": ["kitchen", "gift"], "image": "p.png"}, tmp_path)
+    assert product.tags == "kitchen, gift" and product.image == b"png bytes"
+    assert product.text_fields() == {"title": "Mug", "tags": "kitchen, gift"}
