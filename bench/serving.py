@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from catalogvlm.serve import served
 from catalogvlm.triton_server import TritonServer
 
 BENCH_MODELS = Path(__file__).with_name("models")
+SERVER_LOG = Path(tempfile.gettempdir()) / "catalogvlm-bench-server.log"  # servers' own logs, not the report
 ZERO_WORK_PIPELINE = "product_understanding_zero_work"
 ECHO = "echo"
 NULL_VLM = "null_vlm"
@@ -49,7 +51,7 @@ def bench_server() -> Iterator[TritonServer]:
         ServedModel(ECHO, BENCH_MODELS / "echo"),
         ServedModel(ZERO_WORK_PIPELINE, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": NULL_VLM}),
     )
-    with served("cpu", extra_models=extra) as server:
+    with served("cpu", extra_models=extra, log_file=SERVER_LOG) as server:
         yield server
 
 
@@ -177,7 +179,7 @@ def backends_side_by_side(
     """The CPU profile behind tritonserver, then behind Dynamo's frontend + our worker, same load."""
     figures = []
     for backend in ("triton", "dynamo"):
-        with served("cpu", backend=backend) as server:
+        with served("cpu", backend=backend, log_file=SERVER_LOG) as server:
             for concurrency in concurrencies:
                 figures.append(
                     drive(server.grpc_url, f"{backend}: product_understanding", wire.PRODUCT_MODEL,

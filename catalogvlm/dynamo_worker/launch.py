@@ -48,6 +48,7 @@ class DynamoDeployment:
     def environment(self) -> dict[str, str]:
         env = dict(os.environ, DYN_FILE_KV=self._discovery.name, DYN_NAMESPACE=self._namespace)
         env.update({variable: self._host for variable in _HOST_VARIABLES})
+        env.setdefault("DYN_LOG", "warn")  # the runtime logs every request at info; an operator's choice wins
         return env
 
     def commands(self) -> list[list[str]]:
