@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
 from .chain import ChainObserver, ChainSettings, ProductUnderstandingChain, VlmEngine
-from .cpu import CpuVlmEngine
-from .cpu.embeddings import CategoryEmbeddingCache
-from .errors import EngineError, InvalidInput
+from .errors import InvalidInput
 from .limits import Limits
 from .product import TEXT_FIELDS, product_from_raw
 
@@ -55,16 +52,3 @@ class TaxonomyValidationService:
             return self.corrector.correct(query)
         except TaxonomyInputError as error:
             raise InvalidInput(f"category[{index}]", str(error)) from error
-
-
-def cpu_engine(parameters: Mapping[str, str]) -> CpuVlmEngine:
-    """The CPU `vlm` engine from its model's parameters; its category embeddings must have been built."""
-    taxonomy = load_taxonomy(parameters["taxonomy_dir"])
-    cache = CategoryEmbeddingCache(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]))
-    vectors = cache.load(taxonomy)
-    if vectors is None:
-        raise EngineError(
-            f"no category embeddings for taxonomy {taxonomy.version} at {cache.path}; "
-            "run `catalogvlm build-cache` (serve does it) before starting the server"
-        )
-    return CpuVlmEngine(taxonomy, Limits.from_parameters(parameters), vectors)

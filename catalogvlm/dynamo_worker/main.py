@@ -20,7 +20,8 @@ from dynamo.triton.util import endpoint_slug
 from google.protobuf import text_format
 
 from catalogvlm.pipeline.adapters import dynamo as adapters
-from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService, cpu_engine
+from catalogvlm.pipeline.cpu import CpuVlmEngine
+from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService
 
 from .args import ENGINE_MODEL, WorkerConfig, parse_args
 
@@ -37,7 +38,7 @@ def parameters(config: mc.ModelConfig) -> dict[str, str]:
 
 def build_models(config: WorkerConfig) -> list[adapters.TensorModel]:
     pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="catalogvlm")
-    engine = cpu_engine(parameters(read_model_config(config.repository, ENGINE_MODEL)))
+    engine = CpuVlmEngine.from_parameters(parameters(read_model_config(config.repository, ENGINE_MODEL)))
     understanding = read_model_config(config.repository, "product_understanding")
     validate = read_model_config(config.repository, "taxonomy_validate")
     return [

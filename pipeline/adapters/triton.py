@@ -23,15 +23,20 @@ def model_parameters(args: Mapping[str, str]) -> dict[str, str]:
     return {key: entry["string_value"] for key, entry in config.get("parameters", {}).items()}
 
 
-def text_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
+def _single_element(request: pb_utils.InferenceRequest, name: str) -> object | None:
+    """The one element of an optional [1]-shaped input, or None when the input was not sent."""
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
         return None
     values = tensor.as_numpy().reshape(-1)
     if values.size != 1:
         raise InvalidInput(name, f"must hold exactly one element, got {values.size}")
-    value = values[0]
-    return value if isinstance(value, bytes) else str(value).encode()
+    return values[0]
+
+
+def text_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
+    value = _single_element(request, name)
+    return value if value is None or isinstance(value, bytes) else str(value).encode()
 
 
 def bytes_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
@@ -40,13 +45,8 @@ def bytes_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
 
 
 def int_input(request: pb_utils.InferenceRequest, name: str, default: int) -> int:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        return default
-    values = tensor.as_numpy().reshape(-1)
-    if values.size != 1:
-        raise InvalidInput(name, f"must hold exactly one element, got {values.size}")
-    return int(values[0])
+    value = _single_element(request, name)
+    return default if value is None else int(value)
 
 
 def text_tensor(name: str, values: str | Iterable[str]) -> pb_utils.Tensor:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
-from catalogvlm.taxonomy import Taxonomy
+from catalogvlm.taxonomy import Taxonomy, load_taxonomy
 
 from .. import prompts
 from ..errors import EngineError, ModelOutputError
@@ -19,6 +21,7 @@ from ..limits import Limits
 from .attributes import mentioned_values
 from .categories import CategoryClassifier
 from .descriptions import simplify
+from .embeddings import CategoryEmbeddingCache
 
 SUMMARY_CACHE_SIZE = 256
 
@@ -31,6 +34,19 @@ class CpuVlmEngine:
         self._classifier = CategoryClassifier(taxonomy, category_vectors)
         self._limits = limits or Limits()
         self._summaries: dict[bytes, ImageSummary] = {}  # by digest: stage 2 reuses stage 1's look
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str]) -> CpuVlmEngine:
+        """The engine from its model's config.pbtxt parameters; its category embeddings must have been built."""
+        taxonomy = load_taxonomy(parameters["taxonomy_dir"])
+        cache = CategoryEmbeddingCache(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]))
+        vectors = cache.load(taxonomy)
+        if vectors is None:
+            raise EngineError(
+                f"no category embeddings for taxonomy {taxonomy.version} at {cache.path}; "
+                "run `catalogvlm build-cache` (serve does it) before starting the server"
+            )
+        return cls(taxonomy, Limits.from_parameters(parameters), vectors)
 
     def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
         try:

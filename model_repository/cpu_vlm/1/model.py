@@ -2,15 +2,15 @@
 
 import triton_python_backend_utils as pb_utils
 from catalogvlm.pipeline.adapters import triton
+from catalogvlm.pipeline.cpu import CpuVlmEngine
 from catalogvlm.pipeline.errors import InvalidInput
-from catalogvlm.pipeline.service import cpu_engine
 
 DEFAULT_MAX_TOKENS = 512
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.engine = cpu_engine(triton.model_parameters(args))
+        self.engine = CpuVlmEngine.from_parameters(triton.model_parameters(args))
 
     def execute(self, requests):
         return [self._answer(request) for request in requests]

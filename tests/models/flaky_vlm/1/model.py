@@ -3,14 +3,14 @@ import collections
 import triton_python_backend_utils as pb_utils
 from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.adapters import triton
-from catalogvlm.pipeline.service import cpu_engine
+from catalogvlm.pipeline.cpu import CpuVlmEngine
 
 TRUNCATED = '{"attributes": {"color": ["Bl'
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.engine = cpu_engine(triton.model_parameters(args))
+        self.engine = CpuVlmEngine.from_parameters(triton.model_parameters(args))
         self.stage2_calls = collections.Counter()
 
     def execute(self, requests):
