@@ -119,20 +119,13 @@ def _demo(args: argparse.Namespace) -> int:
             server = stack.enter_context(served("cpu", taxonomy=args.taxonomy, log_file=Path(work) / "triton.log"))
         console.print(f"tritonserver ready on gRPC {server.grpc_url} in {time.perf_counter() - started:.1f} s")
         with ProductClassifier(server.grpc_url) as classifier:
-            results = [_classify(classifier, p) for p in products]
+            results = classifier.classify_many(products, concurrency=1, progress=False)  # one at a time: latency
             batch_started = time.perf_counter()
             classifier.classify_many(products * 4, concurrency=4, progress=False)
             rate = len(products) * 4 / (time.perf_counter() - batch_started)
     console.print(_table(products, results))
     console.print(f"Throughput with 4 concurrent requests: {rate:.1f} products/s. Server stopped.")
     return 0 if all(isinstance(r, Prediction) for r in results) else 1
-
-
-def _classify(classifier: ProductClassifier, product: Product) -> Prediction | CatalogError:
-    try:
-        return classifier.classify(product)
-    except CatalogError as error:
-        return error
 
 
 def _table(products: list[Product], results: list[Prediction | CatalogError]) -> Table:
