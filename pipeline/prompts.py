@@ -66,8 +66,14 @@ def attribute_prompt(product: Product, category_path: str, menu: Sequence[MenuAt
     return chat(SYSTEM, "\n\n".join(blocks))
 
 
+# Chat-template control tokens (`<|im_end|>`, `<|image_pad|>`) typed into product text would end the user's
+# turn or claim an image slot once tokenized: they carry no product meaning, so they are removed.
+_CONTROL_TOKEN = re.compile(r"<\|[^|<>\s]{1,40}\|>")
+
+
 def _product_blocks(product: Product) -> list[str]:
-    blocks = [block("product", json.dumps(product.text_fields(), ensure_ascii=False))]
+    fields = {name: _CONTROL_TOKEN.sub("", value) for name, value in product.text_fields().items()}
+    blocks = [block("product", json.dumps(fields, ensure_ascii=False))]
     if product.image is not None:
         blocks.append(block("image", IMAGE_PLACEHOLDER))
     return blocks

@@ -1,0 +1,76 @@
+"""The chat prompt as TensorRT-LLM input ids: image placeholders expanded, image rows addressed by fake ids.
+
+Qwen2-VL's processor replaces each `<|image_pad|>` with one pad per visual token (t·h·w / merge²). TensorRT-LLM
+reads image embeddings from a per-request prompt table addressed by ids ≥ vocab_size, so every image pad becomes
+`vocab_size + k`; vocab_size comes from the checkpoint's config.json. The prompt is tokenized once with one pad
+per image and the pads are repeated in id space, which gives exactly the ids of tokenizing the expanded text
+(special tokens never merge with neighbours) without tokenizing thousands of pad strings.
+
+`prompt_table_extra_ids` gives each image token a key of its image's content: with KV-cache reuse on, two
+requests whose images differ but whose fake ids coincide must not share cached blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ..errors import InvalidInput
+from .checkpoint import CheckpointError, Qwen2VLCheckpoint
+
+
+@dataclass(frozen=True)
+class EncodedPrompt:
+    input_ids: np.ndarray  # int32 (tokens,): image pads replaced by vocab_size + k
+    vision_input_ids: np.ndarray  # int32 (tokens,): the real ids, image pads kept (mRoPE positions need them)
+    prompt_table_extra_ids: np.ndarray  # uint64 (tokens,): the image's content key at its tokens, 0 elsewhere
+    visual_tokens: int
+
+
+def image_key(data: bytes) -> int:
+    """A non-zero 63-bit key of an image's bytes (0 means "no image" to TensorRT-LLM's block reuse)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1 | 1
+
+
+class Qwen2VLPromptEncoder:
+    def __init__(self, tokenizer: Tokenizer, checkpoint: Qwen2VLCheckpoint) -> None:
+        self._tokenizer = tokenizer
+        self._checkpoint = checkpoint
+        self._merge_area = checkpoint.vision.spatial_merge_size**2
+
+    @classmethod
+    def from_dirs(cls, tokenizer_dir: str | Path, checkpoint: Qwen2VLCheckpoint) -> Qwen2VLPromptEncoder:
+        path = Path(tokenizer_dir) / "tokenizer.json"
+        if not path.is_file():
+            raise CheckpointError(f"{path} not found: the checkpoint's tokenizer is needed to encode prompts")
+        return cls(Tokenizer.from_file(str(path)), checkpoint)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def encode(self, prompt: str, grids: Sequence[tuple[int, int, int]], keys: Sequence[int] = ()) -> EncodedPrompt:
+        ids = np.asarray(self._tokenizer.encode(prompt, add_special_tokens=False).ids, dtype=np.int32)
+        is_pad = ids == self._checkpoint.image_token_id
+        if int(is_pad.sum()) != len(grids):
+            raise InvalidInput(
+                "text_input", f"has {int(is_pad.sum())} image placeholders but the request carries {len(grids)} images"
+            )
+        tokens_per_image = np.array([t * h * w // self._merge_area for t, h, w in grids], dtype=np.int64)
+        repeats = np.ones(ids.size, dtype=np.int64)
+        repeats[is_pad] = tokens_per_image
+        vision_ids = np.repeat(ids, repeats)
+        image_positions = vision_ids == self._checkpoint.image_token_id
+        input_ids = vision_ids.copy()
+        input_ids[image_positions] = self._checkpoint.vocab_size + np.arange(int(tokens_per_image.sum()))
+        extra_ids = np.zeros(vision_ids.size, dtype=np.uint64)
+        if keys:
+            extra_ids[image_positions] = np.repeat(np.asarray(keys, dtype=np.uint64), tokens_per_image)
+        return EncodedPrompt(input_ids, vision_ids, extra_ids, int(tokens_per_image.sum()))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tokenizer.decode(list(ids), skip_special_tokens=True)
