@@ -45,26 +45,69 @@ def _limit_defaults() -> dict[str, str]:
     return {name: str(value) for name, value in Limits().__dict__.items()}
 
 
+# What product_understanding and taxonomy_validate need in every profile.
+_PIPELINE_DEFAULTS = {
+    "bls_instances": "3",
+    "validate_instances": "1",
+    "vlm_model_name": "vlm",
+    "vlm_timeout_ms": "0",
+    "max_retries_per_stage": "2",
+    "category_max_tokens": "256",
+    "attribute_max_tokens": "512",
+    "triton_max_batch_size": "8",
+}
+
+# Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
+GPU_HF_MODEL_DIR = "/models/Qwen2-VL-7B-Instruct"
+GPU_ENGINE_ROOT = "/engines/qwen2-vl-7b"
+# The token budget `build-engines` measures for its default settings (tests/test_gpu_profile.py re-measures it).
+GPU_DEFAULT_MAX_INPUT_LEN = 4500
+GPU_DEFAULT_MAX_SEQ_LEN = 5012
+GPU_DEFAULT_MAX_PIXELS = 28 * 28 * 512
+
+
+def _pipeline_models() -> tuple[ServedModel, ...]:
+    return (
+        ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
+        ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
+    )
+
+
 PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
+        models=(*_pipeline_models(), ServedModel("vlm", MODEL_SOURCES / "cpu_vlm")),
+        defaults={**_PIPELINE_DEFAULTS, "vlm_instances": "2", **_limit_defaults()},
+        required=("taxonomy_dir", "embeddings_dir"),
+    ),
+    "gpu": Profile(
+        name="gpu",
         models=(
-            ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
-            ServedModel("vlm", MODEL_SOURCES / "cpu_vlm"),
-            ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
+            *_pipeline_models(),
+            ServedModel("vlm", ENSEMBLE_SOURCES / "vlm"),
+            ServedModel("preprocess", MODEL_SOURCES / "preprocess"),
+            ServedModel("multimodal_encoders", MODEL_SOURCES / "multimodal_encoders"),
+            ServedModel("tensorrt_llm", MODEL_SOURCES / "tensorrt_llm"),
+            ServedModel("postprocess", MODEL_SOURCES / "postprocess"),
         ),
         defaults={
-            "bls_instances": "3",
-            "vlm_instances": "2",
-            "validate_instances": "1",
-            "vlm_model_name": "vlm",
-            "vlm_timeout_ms": "0",
-            "max_retries_per_stage": "2",
-            "category_max_tokens": "256",
-            "attribute_max_tokens": "512",
+            **_PIPELINE_DEFAULTS,
+            "bls_instances": "16",  # BLS calls wait on the GPU: many in flight keep in-flight batching fed
+            "preprocess_instances": "4",
+            "postprocess_instances": "2",
+            "max_queue_delay_microseconds": "100",
+            "hf_model_dir": GPU_HF_MODEL_DIR,
+            "tokenizer_dir": GPU_HF_MODEL_DIR,
+            "engine_dir": f"{GPU_ENGINE_ROOT}/llm",
+            "visual_engine_dir": f"{GPU_ENGINE_ROOT}/vision",
+            "max_input_len": str(GPU_DEFAULT_MAX_INPUT_LEN),
+            "max_seq_len": str(GPU_DEFAULT_MAX_SEQ_LEN),
+            "max_pixels": str(GPU_DEFAULT_MAX_PIXELS),
+            "kv_cache_free_gpu_mem_fraction": "0.9",
+            "batch_scheduler_policy": "guaranteed_no_evict",
             **_limit_defaults(),
         },
-        required=("taxonomy_dir", "embeddings_dir"),
+        required=("taxonomy_dir",),
     ),
 }
 

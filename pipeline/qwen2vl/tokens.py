@@ -40,22 +40,19 @@ def image_key(data: bytes) -> int:
 class Qwen2VLPromptEncoder:
     def __init__(self, tokenizer: Tokenizer, checkpoint: Qwen2VLCheckpoint) -> None:
         self._tokenizer = tokenizer
-        self._checkpoint = checkpoint
+        self.checkpoint = checkpoint
         self._merge_area = checkpoint.vision.spatial_merge_size**2
 
     @classmethod
     def from_dirs(cls, tokenizer_dir: str | Path, checkpoint: Qwen2VLCheckpoint) -> Qwen2VLPromptEncoder:
-        path = Path(tokenizer_dir) / "tokenizer.json"
-        if not path.is_file():
-            raise CheckpointError(f"{path} not found: the checkpoint's tokenizer is needed to encode prompts")
-        return cls(Tokenizer.from_file(str(path)), checkpoint)
+        return cls(load_tokenizer(tokenizer_dir), checkpoint)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def encode(self, prompt: str, grids: Sequence[tuple[int, int, int]], keys: Sequence[int] = ()) -> EncodedPrompt:
         ids = np.asarray(self._tokenizer.encode(prompt, add_special_tokens=False).ids, dtype=np.int32)
-        is_pad = ids == self._checkpoint.image_token_id
+        is_pad = ids == self.checkpoint.image_token_id
         if int(is_pad.sum()) != len(grids):
             raise InvalidInput(
                 "text_input", f"has {int(is_pad.sum())} image placeholders but the request carries {len(grids)} images"
@@ -64,13 +61,22 @@ class Qwen2VLPromptEncoder:
         repeats = np.ones(ids.size, dtype=np.int64)
         repeats[is_pad] = tokens_per_image
         vision_ids = np.repeat(ids, repeats)
-        image_positions = vision_ids == self._checkpoint.image_token_id
+        image_positions = vision_ids == self.checkpoint.image_token_id
         input_ids = vision_ids.copy()
-        input_ids[image_positions] = self._checkpoint.vocab_size + np.arange(int(tokens_per_image.sum()))
+        input_ids[image_positions] = self.checkpoint.vocab_size + np.arange(int(tokens_per_image.sum()))
         extra_ids = np.zeros(vision_ids.size, dtype=np.uint64)
         if keys:
             extra_ids[image_positions] = np.repeat(np.asarray(keys, dtype=np.uint64), tokens_per_image)
         return EncodedPrompt(input_ids, vision_ids, extra_ids, int(tokens_per_image.sum()))
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return self._tokenizer.decode(list(ids), skip_special_tokens=True)
+
+def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
+    path = Path(tokenizer_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found: the checkpoint's tokenizer is needed")
+    return Tokenizer.from_file(str(path))
+
+
+def decode_generated(tokenizer: Tokenizer, output_ids: np.ndarray, sequence_length: np.ndarray) -> str:
+    """tensorrt_llm's output (beams, tokens) with exclude_input_in_output: the first beam's generated text."""
+    return tokenizer.decode(output_ids[0, : int(sequence_length[0])].tolist(), skip_special_tokens=True)

@@ -3,7 +3,6 @@
 import triton_python_backend_utils as pb_utils
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.cpu import CpuVlmEngine
-from catalogvlm.pipeline.errors import InvalidInput
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -17,14 +16,10 @@ class TritonPythonModel:
 
     def _answer(self, request):
         try:
-            prompt_bytes = triton.text_input(request, "text_input")
-            try:
-                prompt = prompt_bytes.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InvalidInput("text_input", "is not valid UTF-8") from error
+            prompt = triton.utf8_input(request, "text_input")
             image = triton.bytes_input(request, "image_bytes")
             max_tokens = triton.int_input(request, "max_tokens", DEFAULT_MAX_TOKENS)
             text = self.engine.generate(prompt, image or None, max_tokens)
         except Exception as error:
             return triton.error_response(error)
-        return pb_utils.InferenceResponse([triton.text_tensor("text_output", text)])
+        return pb_utils.InferenceResponse([triton.text_tensor("text_output", text, batch_of_one=True)])

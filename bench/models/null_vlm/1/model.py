@@ -22,6 +22,6 @@ class TritonPythonModel:
             prompt = pb_utils.get_input_tensor_by_name(request, "text_input").as_numpy().reshape(-1)[0]
             answer = ATTRIBUTES if b"<attribute_menu>" in prompt else CATEGORY
             responses.append(
-                pb_utils.InferenceResponse([pb_utils.Tensor("text_output", np.array([answer], np.object_))])
+                pb_utils.InferenceResponse([pb_utils.Tensor("text_output", np.array([[answer]], np.object_))])
             )
         return responses

@@ -24,4 +24,4 @@ class TritonPythonModel:
             self.stage2_calls[title] += 1
             if "[fail-attributes]" in title or ("[retry-once]" in title and self.stage2_calls[title] == 1):
                 text = TRUNCATED
-        return pb_utils.InferenceResponse([triton.text_tensor("text_output", text)])
+        return pb_utils.InferenceResponse([triton.text_tensor("text_output", text, batch_of_one=True)])

@@ -1,0 +1,143 @@
+"""`catalogvlm build-engines`: the FP8 Qwen2-VL language engine, the FP16 vision engine, and the gpu repository.
+
+The steps are TensorRT-LLM's own tools (pinned version: README "GPU profile"), run inside the Triton
+TensorRT-LLM container (docker/). Limits come from the measured token budget (budget.py); `--dry-run` prints
+every command in full and needs only the checkpoint's config.json and tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .budget import TokenBudget
+
+LLM_ENGINE = "llm"
+VISION_ENGINE = "vision"
+FP8_CHECKPOINT = "checkpoint_fp8"
+REPOSITORY = "triton_model_repo"
+# TensorRT-LLM's example scripts, relative to its examples/ folder (v0.21 layout)
+QUANTIZE_SCRIPT = Path("quantization/quantize.py")
+MULTIMODAL_BUILDER = Path("models/core/multimodal/build_multimodal_engine.py")
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    description: str
+    argv: tuple[str, ...] = ()
+    action: Callable[[], None] | None = None  # in-process steps (no command to run)
+
+    def render(self) -> str:
+        return f"# {self.description}\n" + (
+            shlex.join(self.argv) if self.argv else "# (catalogvlm does this step itself)"
+        )
+
+
+@dataclass(frozen=True)
+class EngineLayout:
+    hf_model: Path
+    out: Path
+    trtllm_examples: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / FP8_CHECKPOINT
+
+    @property
+    def llm_engine(self) -> Path:
+        return self.out / LLM_ENGINE
+
+    @property
+    def vision_engine(self) -> Path:
+        return self.out / VISION_ENGINE
+
+    @property
+    def repository(self) -> Path:
+        return self.out / REPOSITORY
+
+
+def build_steps(layout: EngineLayout, budget: TokenBudget, calib_size: int = 512) -> list[BuildStep]:
+    limits = budget.settings
+    return [
+        BuildStep(
+            "FP8 weights and FP8 KV cache with ModelOpt calibration (TensorRT-LLM checkpoint)",
+            (
+                "python3", str(layout.trtllm_examples / QUANTIZE_SCRIPT),
+                "--model_dir", str(layout.hf_model),
+                "--dtype", "float16",
+                "--qformat", "fp8",
+                "--kv_cache_dtype", "fp8",
+                "--calib_size", str(calib_size),
+                "--output_dir", str(layout.checkpoint),
+            ),
+        ),
+        BuildStep(
+            f"size the mRoPE/rotary tables to max_seq_len={budget.max_seq_len}: set max_position_embeddings in "
+            f"{layout.checkpoint / 'config.json'} (the encoder then sends {budget.max_seq_len} rows, not 32,768)",
+            action=lambda: limit_position_embeddings(layout.checkpoint / "config.json", budget.max_seq_len),
+        ),
+        BuildStep(
+            f"language engine: in-flight batching, paged KV cache, FP8 context FMHA; input = "
+            f"{budget.instruction_tokens} instruction tokens (longest menu, one image pad) + "
+            f"{budget.visual_tokens_per_image - 1} more image + {limits.max_product_tokens} product tokens; "
+            f"{limits.max_output_tokens} output tokens",
+            (
+                "trtllm-build",
+                "--checkpoint_dir", str(layout.checkpoint),
+                "--output_dir", str(layout.llm_engine),
+                "--gemm_plugin", "auto",
+                "--use_paged_context_fmha", "enable",
+                "--use_fp8_context_fmha", "enable",
+                "--max_batch_size", str(limits.max_batch_size),
+                "--max_input_len", str(budget.max_input_len),
+                "--max_seq_len", str(budget.max_seq_len),
+                "--max_multimodal_len", str(budget.max_multimodal_len),
+                "--max_num_tokens", str(budget.max_num_tokens),
+            ),
+        ),
+        BuildStep(
+            f"vision engine (FP16): up to {budget.patches_per_image} patches per image, {limits.max_batch_size} images",
+            (
+                "python3", str(layout.trtllm_examples / MULTIMODAL_BUILDER),
+                "--model_type", "qwen2_vl",
+                "--model_path", str(layout.hf_model),
+                "--output_dir", str(layout.vision_engine),
+                "--max_batch_size", str(limits.max_batch_size),
+                "--max_hw_dims", str(budget.patches_per_image),
+            ),
+        ),
+    ]  # fmt: skip
+
+
+def limit_position_embeddings(config_path: Path, rows: int) -> None:
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["max_position_embeddings"] = rows
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def run_steps(steps: list[BuildStep]) -> None:
+    for step in steps:
+        print(step.render(), flush=True)
+        if step.action is not None:
+            step.action()
+        else:
+            subprocess.run(step.argv, check=True)
+
+
+def gpu_repository_values(layout: EngineLayout, budget: TokenBudget, tokenizer_dir: Path) -> dict[str, str]:
+    """The `render-repo --profile gpu` values that point the repository at these engines and limits."""
+    return {
+        "hf_model_dir": str(layout.hf_model),
+        "tokenizer_dir": str(tokenizer_dir),
+        "engine_dir": str(layout.llm_engine),
+        "visual_engine_dir": str(layout.vision_engine),
+        "triton_max_batch_size": str(budget.settings.max_batch_size),
+        "max_input_len": str(budget.max_input_len),
+        "max_seq_len": str(budget.max_seq_len),
+        "max_pixels": str(budget.settings.max_pixels),
+        "attribute_max_tokens": str(budget.settings.max_output_tokens),
+    }

@@ -1,0 +1,189 @@
+"""Static checks of a rendered model repository, for profiles that cannot be served here (gpu) and those that can.
+
+Configs are parsed with Triton's own `model_config.proto` (tritonclient's model_config_pb2). Ensembles are
+checked with Triton's rules (ensemble_utils.cc in triton-inference-server/core): every step's model exists,
+its mapped names exist, its required inputs are mapped, tensors agree in data type and in shape (a non-batching
+shape may spell out the batch dimension), the ensemble batches no more than its models, and every tensor a step
+reads is produced upstream. The BLS's calls to `vlm` are checked against pipeline/contract.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalogvlm.pipeline.contract import VLM_INPUTS, VLM_OUTPUTS, TensorSpec
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+BLS_MODEL_PARAMETER = ("product_understanding", "vlm_model_name")
+
+
+class RepositoryInvalid(ValueError):
+    """The repository would not load, or would fail its first request; `problems` lists every finding."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Tensor:
+    data_type: int
+    dims: tuple[int, ...]
+    batching: bool
+    where: str
+
+    @property
+    def full_dims(self) -> tuple[int, ...]:
+        return ((-1,) if self.batching else ()) + self.dims
+
+
+def load_configs(repository: Path) -> dict[str, pb.ModelConfig]:
+    configs, problems = {}, []
+    for path in sorted(Path(repository).glob("*/config.pbtxt")):
+        text = path.read_text(encoding="utf-8")
+        leftover = PLACEHOLDER.search(text)
+        if leftover:
+            problems.append(f"{path}: unfilled placeholder {leftover.group(0)}")
+        try:
+            config = text_format.Parse(text, pb.ModelConfig())
+        except text_format.ParseError as error:
+            problems.append(f"{path}: not a valid ModelConfig: {error}")
+            continue
+        if config.name != path.parent.name:
+            problems.append(f"{path}: name {config.name!r} differs from its folder {path.parent.name!r}")
+        if not (path.parent / "1").is_dir():
+            problems.append(f"{path.parent}: no version folder 1/")
+        configs[path.parent.name] = config
+    if problems:
+        raise RepositoryInvalid(problems)
+    return configs
+
+
+def validate_repository(repository: Path) -> dict[str, pb.ModelConfig]:
+    """Every check at once; raises RepositoryInvalid listing all problems found."""
+    configs = load_configs(repository)
+    problems = [
+        problem
+        for config in configs.values()
+        if config.platform == "ensemble"
+        for problem in _ensemble(config, configs)
+    ]
+    problems += _bls_calls(configs)
+    if problems:
+        raise RepositoryInvalid(problems)
+    return configs
+
+
+def _dims_agree(a: Tensor, b: Tensor) -> bool:
+    def same(x: tuple[int, ...], y: tuple[int, ...]) -> bool:
+        return len(x) == len(y) and all(i == j or -1 in (i, j) for i, j in zip(x, y, strict=True))
+
+    return same(a.dims, b.dims) or same(a.full_dims, b.full_dims)
+
+
+def _agree(name: str, known: Tensor, other: Tensor, ensemble: str) -> list[str]:
+    problems = []
+    if known.data_type != other.data_type:
+        problems.append(
+            f"ensemble {ensemble}, tensor {name}: {pb.DataType.Name(known.data_type)} from {known.where} "
+            f"but {pb.DataType.Name(other.data_type)} in {other.where}"
+        )
+    elif not _dims_agree(known, other):
+        problems.append(
+            f"ensemble {ensemble}, tensor {name}: shape {list(known.full_dims)} from {known.where} "
+            f"but {list(other.full_dims)} in {other.where}"
+        )
+    return problems
+
+
+def _ensemble(config: pb.ModelConfig, configs: dict[str, pb.ModelConfig]) -> list[str]:
+    name, batching = config.name, config.max_batch_size > 0
+    tensors = {t.name: Tensor(t.data_type, tuple(t.dims), batching, f"{name} inputs") for t in config.input}
+    available = set(tensors)
+    problems: list[str] = []
+    for step in config.ensemble_scheduling.step:
+        model = configs.get(step.model_name)
+        if model is None:
+            problems.append(f"ensemble {name}: step model {step.model_name!r} is not in the repository")
+            continue
+        if model.max_batch_size and model.max_batch_size < config.max_batch_size:
+            problems.append(
+                f"ensemble {name} batches up to {config.max_batch_size} but {model.name} only {model.max_batch_size}"
+            )
+        problems += _step(config, step, model, tensors, available)
+    for output in config.output:
+        declared = Tensor(output.data_type, tuple(output.dims), batching, f"{name} outputs")
+        if output.name not in tensors:
+            problems.append(f"ensemble {name}: output {output.name} is produced by no step")
+        else:
+            problems += _agree(output.name, tensors[output.name], declared, name)
+    return problems
+
+
+def _step(config, step, model, tensors: dict[str, Tensor], available: set[str]) -> list[str]:
+    problems, where = [], f"{model.name}"
+    batching = model.max_batch_size > 0
+    inputs = {t.name: t for t in model.input}
+    outputs = {t.name: t for t in model.output}
+    for key, tensor_name in step.input_map.items():
+        if key not in inputs:
+            problems.append(f"ensemble {config.name}: {model.name} has no input {key}")
+            continue
+        if tensor_name not in available:
+            problems.append(
+                f"ensemble {config.name}: {model.name}.{key} reads {tensor_name}, produced by no earlier step"
+            )
+            continue
+        spec = inputs[key]
+        problems += _agree(
+            tensor_name, tensors[tensor_name], Tensor(spec.data_type, tuple(spec.dims), batching, where), config.name
+        )
+    unmapped = [n for n, spec in inputs.items() if n not in step.input_map and not spec.optional]
+    problems += [f"ensemble {config.name}: required input {model.name}.{n} is not mapped" for n in unmapped]
+    for key, tensor_name in step.output_map.items():
+        if key not in outputs:
+            problems.append(f"ensemble {config.name}: {model.name} has no output {key}")
+            continue
+        spec = outputs[key]
+        produced = Tensor(spec.data_type, tuple(spec.dims), batching, where)
+        if tensor_name in tensors:
+            problems += _agree(tensor_name, tensors[tensor_name], produced, config.name)
+        else:
+            tensors[tensor_name] = produced
+        available.add(tensor_name)
+    return problems
+
+
+def _bls_calls(configs: dict[str, pb.ModelConfig]) -> list[str]:
+    caller, parameter = BLS_MODEL_PARAMETER
+    if caller not in configs:
+        return [f"{caller} is not in the repository"]
+    target = configs[caller].parameters[parameter].string_value
+    model = configs.get(target)
+    if model is None:
+        return [f"{caller} calls {target!r} ({parameter}), which is not in the repository"]
+    if model.max_batch_size < 1:
+        return [f"{caller} sends {target} batches of one, but {target} has max_batch_size 0"]
+    return _contract(target, model.input, VLM_INPUTS, "input") + _contract(target, model.output, VLM_OUTPUTS, "output")
+
+
+def _contract(model: str, declared: Iterable, expected: tuple[TensorSpec, ...], kind: str) -> list[str]:
+    found = {t.name: t for t in declared}
+    problems = []
+    for spec in expected:
+        tensor = found.get(spec.name)
+        if tensor is None:
+            problems.append(f"{model} lacks the {kind} {spec.name} the BLS uses")
+        elif pb.DataType.Name(tensor.data_type) != spec.data_type or tuple(tensor.dims) != spec.dims:
+            problems.append(
+                f"{model} {kind} {spec.name} is {pb.DataType.Name(tensor.data_type)} {list(tensor.dims)}, "
+                f"the BLS uses {spec.data_type} {list(spec.dims)}"
+            )
+        elif kind == "input" and tensor.optional != spec.optional:
+            problems.append(f"{model} input {spec.name} optional={tensor.optional}, the contract says {spec.optional}")
+    return problems
