@@ -11,7 +11,7 @@ from catalogvlm.taxonomy import load_taxonomy
 from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
 
 from .budget import BudgetSettings, TokenBudget, estimate_memory, measure_budget
-from .engines import EngineLayout, build_steps, gpu_repository_values, run_steps
+from .engines import TRITON_TRTLLM_IMAGE, TRTLLM_RELEASE, EngineLayout, build_steps, gpu_repository_values, run_steps
 from .repository import PROFILES, parse_assignments, render_repository
 from .validation import validate_repository
 
@@ -81,6 +81,7 @@ def _build_engines(args: argparse.Namespace) -> int:
         Qwen2VLImageSettings(max_pixels=settings.max_pixels),
         settings,
     )
+    print(f"# TensorRT-LLM {TRTLLM_RELEASE} ({TRITON_TRTLLM_IMAGE}): run inside docker/Dockerfile's image")
     print(_budget_report(budget, checkpoint, args.gpu_gib))
     layout = EngineLayout(args.hf_model, args.out, args.trtllm_examples)
     steps = build_steps(layout, budget, args.calib_size)

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from .budget import TokenBudget
 
+# The pinned version set (README "GPU profile", docker/Dockerfile): commands and flags below are TensorRT-LLM 0.21's.
+TRITON_TRTLLM_IMAGE = "nvcr.io/nvidia/tritonserver:25.08-trtllm-python-py3"
+TRTLLM_RELEASE = "v0.21.0"
+
 LLM_ENGINE = "llm"
 VISION_ENGINE = "vision"
 FP8_CHECKPOINT = "checkpoint_fp8"

@@ -1,6 +1,7 @@
 """Registers product_understanding and taxonomy_validate with Dynamo as tensor-based models (as dynamo.triton
 does: ModelInput.Tensor, ModelType.TensorBased, the Triton ModelConfig attached) and serves them with the
-same pipeline services as the Triton models, the CPU engine running in this process."""
+same pipeline services as the Triton models. The engine behind both stages is the CPU engine in this process
+(`--engine cpu`) or dynamo.trtllm workers reached through a KV-aware router (`--engine trtllm`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from dynamo.triton.util import endpoint_slug
 from google.protobuf import text_format
 
 from catalogvlm.pipeline.adapters import dynamo as adapters
+from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine
+from catalogvlm.pipeline.chain import VlmEngine
 from catalogvlm.pipeline.cpu import CpuVlmEngine
 from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService
 
@@ -36,9 +39,16 @@ def parameters(config: mc.ModelConfig) -> dict[str, str]:
     return {key: value.string_value for key, value in config.parameters.items()}
 
 
-def build_models(config: WorkerConfig) -> list[adapters.TensorModel]:
+async def connect_engine(runtime, config: WorkerConfig) -> VlmEngine:
+    if config.engine == "trtllm":
+        route = TrtllmRoute(config.trtllm_endpoint, config.trtllm_model, config.tokenizer_dir, config.kv_block_size)
+        return await TrtllmVlmEngine.connect(runtime, route)
+    engine_parameters = parameters(read_model_config(config.repository, ENGINE_MODEL))
+    return await asyncio.to_thread(CpuVlmEngine.from_parameters, engine_parameters)
+
+
+def build_models(config: WorkerConfig, engine: VlmEngine) -> list[adapters.TensorModel]:
     pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="catalogvlm")
-    engine = CpuVlmEngine.from_parameters(parameters(read_model_config(config.repository, ENGINE_MODEL)))
     understanding = read_model_config(config.repository, "product_understanding")
     validate = read_model_config(config.repository, "taxonomy_validate")
     return [
@@ -70,7 +80,8 @@ async def worker(config: WorkerConfig) -> None:
     runtime, loop = create_runtime(discovery_backend=config.discovery_backend, request_plane=config.request_plane)
     endpoints: list = []
     install_signal_handlers(loop, runtime, endpoints)
-    models = await asyncio.to_thread(build_models, config)
+    engine = await connect_engine(runtime, config)
+    models = await asyncio.to_thread(build_models, config, engine)
     async with asyncio.TaskGroup() as tasks:
         for model in models:
             tasks.create_task(serve_model(runtime, config, model, endpoints), name=f"catalogvlm/{model.name}")

@@ -1,0 +1,99 @@
+"""The `vlm` contract over Dynamo's runtime: the GPU route of the Dynamo deployment.
+
+Each stage prompt goes to `python -m dynamo.trtllm --enable-multimodal` workers (Qwen2-VL on TensorRT-LLM's
+PyTorch backend, FP8 ModelOpt checkpoint, in-flight batching) through Dynamo's KV-aware router: the prompt's
+token ids (one `<|image_pad|>` per image, which the worker's input processor expands) pick the worker whose
+cache already holds the shared instruction prefix. The image travels as a data URL in `multi_modal_data`, the
+way Dynamo's own frontend forwards it.
+
+The chain is synchronous and runs in worker threads; `generate` hands each call to the runtime's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import EngineError
+from ..qwen2vl.tokens import load_tokenizer
+
+
+@dataclass(frozen=True)
+class TrtllmRoute:
+    endpoint: str  # the trtllm workers' endpoint, "namespace.component.endpoint"
+    model: str  # their --served-model-name
+    tokenizer_dir: Path  # the checkpoint's tokenizer (the workers tokenize nothing for us)
+    kv_block_size: int = 32  # must equal the workers' tokens_per_block, or overlap scores are wrong
+    timeout_s: float = 120.0
+
+
+@dataclass
+class KvReuse:
+    """Prompt tokens sent and those the workers found cached: the prefix-reuse rate operators watch."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+
+
+class TrtllmVlmEngine:
+    def __init__(self, router, tokenizer, route: TrtllmRoute, loop: asyncio.AbstractEventLoop) -> None:
+        self._router = router
+        self._tokenizer = tokenizer
+        self._route = route
+        self._loop = loop
+        self.kv_reuse = KvReuse()
+
+    @classmethod
+    async def connect(cls, runtime, route: TrtllmRoute) -> TrtllmVlmEngine:
+        from dynamo.llm import KvRouter, KvRouterConfig
+
+        router = KvRouter(runtime.endpoint(route.endpoint), route.kv_block_size, KvRouterConfig())
+        return cls(router, load_tokenizer(route.tokenizer_dir), route, asyncio.get_running_loop())
+
+    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        future = asyncio.run_coroutine_threadsafe(self._generate(prompt, image, max_tokens), self._loop)
+        try:
+            return future.result(self._route.timeout_s)
+        except TimeoutError as error:
+            future.cancel()
+            raise EngineError(f"{self._route.endpoint}: no answer within {self._route.timeout_s:.0f} s") from error
+
+    async def _generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        token_ids = self._tokenizer.encode(prompt, add_special_tokens=False).ids
+        media = {"image_url": [{"Url": data_url(image)}]} if image else None
+        generated: list[int] = []
+        try:
+            stream = await self._router.generate(
+                token_ids,
+                self._route.model,
+                stop_conditions={"max_tokens": max_tokens},
+                sampling_options={"temperature": 0.0},
+                multi_modal_data=media,
+            )
+            async for response in stream:
+                self._count_usage(response.get("completion_usage"))
+                if response.get("finish_reason") == "error":
+                    raise EngineError(f"{self._route.endpoint}: the worker reported an error")
+                generated.extend(response.get("token_ids") or ())
+        except EngineError:
+            raise
+        except Exception as error:  # the runtime's errors: no worker, connection lost, worker exception
+            raise EngineError(f"{self._route.endpoint}: {error}") from error
+        return self._tokenizer.decode(generated, skip_special_tokens=True)
+
+    def _count_usage(self, usage: dict | None) -> None:
+        if usage and usage.get("completion_tokens") == 1:  # reported with the first token of each answer
+            self.kv_reuse.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.kv_reuse.cached_tokens += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+
+
+def data_url(image: bytes) -> str:
+    """`data:image/<format>;base64,...` for an image the pipeline has already decoded once."""
+    with Image.open(io.BytesIO(image)) as opened:
+        mime = opened.get_format_mimetype() or "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
