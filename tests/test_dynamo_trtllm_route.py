@@ -100,13 +100,14 @@ def test_images_travel_as_data_urls():
 
 def test_worker_configuration_of_the_gpu_route(tmp_path, taxonomy_path, qwen_tokenizer_dir):
     from catalogvlm.builders.repository import render_repository
+
     from catalogvlm.dynamo_worker.args import parse_args
 
     render_repository("gpu", tmp_path, {"taxonomy_dir": str(taxonomy_path)})  # no `vlm` engine config needed
     base = ["--repository", str(tmp_path), "--engine", "trtllm"]
     with pytest.raises(ValueError, match="needs --tokenizer-dir"):
         parse_args(base)
-    with pytest.raises(ValueError, match="namespace.component.endpoint"):
+    with pytest.raises(ValueError, match=r"namespace\.component\.endpoint"):
         parse_args([*base, "--tokenizer-dir", str(qwen_tokenizer_dir), "--trtllm-endpoint", "generate"])
     config = parse_args([*base, "--tokenizer-dir", str(qwen_tokenizer_dir)])
     assert config.trtllm_endpoint == "dynamo.backend.generate"  # dynamo.trtllm's own default
