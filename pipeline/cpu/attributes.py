@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from catalogvlm.taxonomy.normalize import tokens
+from catalogvlm.taxonomy.normalize import fold, tokens
 
 MAX_VALUES_PER_ATTRIBUTE = 3
 MAX_PHRASE_WORDS = 4
 COLOR_HANDLES = frozenset({"color"})
 # "Other" and single letters ("S", "M") are in many lists and would match by accident.
 _UNMENTIONABLE = frozenset({"other"})
+# Hyphenated compounds ("heart-rate", "v-neck") are one unit: a value may name a whole compound, never a part
+# of one ("heart-rate monitor" does not mention the pattern "Hearts").
+_UNIT_BREAK = re.compile(r"[^\w-]+")
 
 
 def mentioned_values(
@@ -18,7 +22,7 @@ def mentioned_values(
 ) -> dict[str, list[str]]:
     """{attribute handle: [listed value names]} for values written in the text (whole words, any case);
     colour attributes fall back to the image's dominant colours when the text names none."""
-    phrases = _phrases(tokens(" \n ".join(fields.values())))
+    phrases = _phrases(_units(" \n ".join(fields.values())))
     seen_colors = [c for c in image_colors]
     answer: dict[str, list[str]] = {}
     for attribute in menu:
@@ -33,12 +37,21 @@ def mentioned_values(
     return answer
 
 
-def _phrases(words: Sequence[str]) -> set[tuple[str, ...]]:
-    return {
-        tuple(words[start : start + length])
-        for length in range(1, MAX_PHRASE_WORDS + 1)
-        for start in range(len(words) - length + 1)
-    }
+def _units(text: str) -> list[tuple[str, ...]]:
+    return [unit for chunk in _UNIT_BREAK.split(fold(text)) if (unit := tokens(chunk))]
+
+
+def _phrases(units: Sequence[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Runs of whole units, up to MAX_PHRASE_WORDS words long."""
+    phrases = set()
+    for start in range(len(units)):
+        phrase: tuple[str, ...] = ()
+        for unit in units[start:]:
+            phrase += unit
+            if len(phrase) > MAX_PHRASE_WORDS:
+                break
+            phrases.add(phrase)
+    return phrases
 
 
 def _is_mentioned(value: str, phrases: set[tuple[str, ...]]) -> bool:

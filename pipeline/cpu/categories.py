@@ -118,14 +118,25 @@ class CategoryClassifier:
         lexical = self._lexical.scores(fields)
         if self._vectors is None:
             return lexical
-        product = self._encoder.encode([product_text(fields)])[0]
         weight = self._settings.embedding_weight
-        return weight * (np.asarray(self._vectors) @ product) + (1.0 - weight) * lexical
+        return weight * self._embedding_scores(fields) + (1.0 - weight) * lexical
+
+    def _embedding_scores(self, fields: Mapping[str, str]) -> np.ndarray:
+        """Similarity of the whole product to each category path, and, when the merchant gave a product type
+        (often a category name in their words: "Silver necklace", "Floreros"), of that type alone."""
+        product_type = fields.get("product_type", "")
+        texts = [product_text(fields), product_type] if product_type else [product_text(fields)]
+        similarities = np.asarray(self._vectors) @ self._encoder.encode(texts).T
+        if not product_type:
+            return similarities[:, 0]
+        share = self._settings.product_type_weight
+        return (1.0 - share) * similarities[:, 0] + share * similarities[:, 1]
 
 
 @dataclass(frozen=True)
 class ClassifierSettings:
     embedding_weight: float = 0.7
+    product_type_weight: float = 0.3  # of the embedding view, when a product type is given
     temperature: float = 0.02
     # Descend into the child holding at least this share of its parent's probability mass.
     descend_share: float = 0.5

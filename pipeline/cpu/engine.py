@@ -22,6 +22,7 @@ from .attributes import mentioned_values
 from .categories import CategoryClassifier
 from .descriptions import simplify
 from .embeddings import CategoryEmbeddingCache
+from .glossary import with_glosses
 
 SUMMARY_CACHE_SIZE = 256
 
@@ -61,7 +62,7 @@ class CpuVlmEngine:
         return _within(json.dumps(answer, ensure_ascii=False), max_tokens)
 
     def _category(self, fields: dict[str, str], summary: ImageSummary | None) -> dict[str, object]:
-        category, _ = self._classifier.classify(fields)
+        category, _ = self._classifier.classify(with_glosses(fields))
         return {
             "category": category.full_name,
             "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),
@@ -71,7 +72,7 @@ class CpuVlmEngine:
     def _attributes(self, prompt: str, fields: dict[str, str], summary: ImageSummary | None) -> dict[str, object]:
         menu = prompts.read_json_block(prompt, "attribute_menu")
         colors = summary.dominant_colors if summary else ()
-        return {"attributes": mentioned_values(menu, fields, colors)}
+        return {"attributes": mentioned_values(menu, with_glosses(fields, descriptive=True), colors)}
 
     def _image_summary(self, image: bytes | None) -> ImageSummary | None:
         if not image:
