@@ -140,6 +140,7 @@ def render_repository(
         raise RenderError(f"no template of profile {profile_name} uses {', '.join(unknown)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_other_models(out_dir, {model.name for model in models})
     for model in models:
         target = out_dir / model.name
         shutil.rmtree(target, ignore_errors=True)
@@ -149,6 +150,13 @@ def render_repository(
             text = fill(template, model_values, f"{model.name}/{relative}")
             (target / relative.removesuffix(TEMPLATE_SUFFIX)).write_text(text, encoding="utf-8")
     return RenderedRepository(out_dir, profile_name, tuple(m.name for m in models), merged)
+
+
+def _remove_other_models(out_dir: Path, keep: set[str]) -> None:
+    """Models an earlier render left (another profile, a benchmark's extras) would be served too."""
+    for stale in out_dir.glob("*/config.pbtxt"):
+        if stale.parent.name not in keep:
+            shutil.rmtree(stale.parent)
 
 
 def fill(template: string.Template, values: Mapping[str, str], where: str) -> str:

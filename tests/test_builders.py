@@ -63,3 +63,13 @@ def test_unknown_profile_and_bad_assignment():
     assert parse_assignments(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
     with pytest.raises(RenderError, match="key=value"):
         parse_assignments(["novalue"])
+
+
+def test_rendering_again_removes_models_of_an_earlier_render(tmp_path, taxonomy_path):
+    values = {"taxonomy_dir": str(taxonomy_path)}
+    render_repository("gpu", tmp_path, values)
+    assert (tmp_path / "tensorrt_llm" / "config.pbtxt").is_file()
+    (tmp_path / "notes").mkdir()  # not a model: left alone
+    rendered = render_repository("cpu", tmp_path, {**values, "embeddings_dir": "/e"})
+    assert sorted(p.parent.name for p in tmp_path.glob("*/config.pbtxt")) == sorted(rendered.models)
+    assert (tmp_path / "notes").is_dir()
