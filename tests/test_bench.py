@@ -13,7 +13,7 @@ pytestmark = pytest.mark.server
 def test_quick_bench_measures_every_section():
     report = suite.run(quick=True)
     for heading in ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
-                    "## 4. Image preprocessing", "## 5. Taxonomy correction"):  # fmt: skip
+                    "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction"):  # fmt: skip
         assert heading in report
     ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
     assert 0 < ratio < 10
@@ -24,3 +24,7 @@ def test_quick_bench_measures_every_section():
     assert all(int(requests) > 0 and int(errors) == 0 for _, _, requests, errors, _ in rows)
     assert "CPU ms per request, zero-work two-stage pipeline:" in report
     assert re.search(r"\| catalogvlm CategoryCorrector \| 0\.9\d\d \|", report)
+    # prompt ids: equal to Hugging Face's tokenizer on the expanded prompt, for every image size
+    assert (
+        re.findall(r"^\| 1×\d+×\d+ \| \d+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+× \| (\w+) \|$", report, re.M) == ["True"] * 3
+    )
