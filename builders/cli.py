@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
 from catalogvlm.taxonomy import load_taxonomy
 
 from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
@@ -69,8 +70,6 @@ def _build_cache(args: argparse.Namespace) -> int:
 
 
 def _build_engines(args: argparse.Namespace) -> int:
-    from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
-
     checkpoint = Qwen2VLCheckpoint.from_dir(args.hf_model)
     tokenizer_dir = args.tokenizer_dir or args.hf_model
     settings = BudgetSettings(args.max_batch_size, args.max_pixels, args.max_product_tokens, args.max_output_tokens)
@@ -101,7 +100,7 @@ def _build_engines(args: argparse.Namespace) -> int:
     return 0
 
 
-def _budget_report(budget: TokenBudget, checkpoint, gpu_gib: float) -> str:
+def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: float) -> str:
     memory = estimate_memory(checkpoint, gpu_gib)
     s = budget.settings
     rows = [

@@ -135,3 +135,18 @@ def test_batched_encoder_output_is_split_by_each_requests_own_images():
     assert [p.shape[0] for p in split_per_request(torch.from_numpy(rows), requests, merge=2)] == counts
     with pytest.raises(ValueError, match="rows"):
         split_per_request(rows[:-1], requests, merge=2)
+
+
+def test_one_vision_batch_packs_every_requests_images(checkpoint):
+    from catalogvlm.pipeline.qwen2vl.requests import mrope_inputs, vision_batch
+
+    with_image = np.ones((22 * 36, 1176), np.float16)
+    text_only = np.zeros((0, 1176), np.float16)
+    batch = vision_batch([with_image, text_only, with_image[:16]], [[(1, 22, 36)], [], [(1, 4, 4)]], checkpoint)
+    assert batch.input.shape == (792 + 16, 1176)
+    assert batch.rotary_pos_emb.shape == (808, checkpoint.vision.head_dim // 2)
+    assert batch.attention_mask.shape == (1, 808, 808) and batch.attention_mask.dtype == np.float16
+    assert batch.attention_mask[0, 0, 791] == 0 and batch.attention_mask[0, 0, 792] != 0
+    assert batch.grids_per_request == (((1, 22, 36),), (), ((1, 4, 4),))
+    text = mrope_inputs(np.arange(10), [], checkpoint, table_rows=16)
+    assert text.mrope_position_deltas == 0 and text.mrope_rotary_cos_sin.shape == (16 * checkpoint.head_dim,)

@@ -17,6 +17,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynamo.llm import KvRouter, KvRouterConfig
 from PIL import Image
 
 from ..errors import EngineError
@@ -50,8 +51,6 @@ class TrtllmVlmEngine:
 
     @classmethod
     async def connect(cls, runtime, route: TrtllmRoute) -> TrtllmVlmEngine:
-        from dynamo.llm import KvRouter, KvRouterConfig
-
         router = KvRouter(runtime.endpoint(route.endpoint), route.kv_block_size, KvRouterConfig())
         return cls(router, load_tokenizer(route.tokenizer_dir), route, asyncio.get_running_loop())
 
