@@ -13,11 +13,15 @@ def test_foreign_product_words_get_english_glosses_in_order():
     assert gloss("Alambre Cobre Aislado THHN Verde", descriptive=True) == "wire copper insulated green"
     assert gloss("Organizador de Pañales") == "organizer storage diaper"  # plural in -es, accent folded
     assert gloss("Bougie parfumée, coussin") == "candle cushion"
+    assert gloss("Husa transparenta pentru iPhone") == "phone case cover"  # Romanian
+    assert gloss("Fralda de pano e chupeta") == "diaper pacifier"  # Portuguese
 
 
 def test_english_text_and_words_shared_with_english_get_none():
     # "pan" (bread), "collar" (necklace), "robe" (dress) mean something else in English: not in the table
-    for title in ("Cast iron frying pan", "Leather dog collar", "Waffle bath robe", "Sofa cover, USB cable"):
+    english = ("Cast iron frying pan", "Leather dog collar", "Waffle bath robe", "Sofa cover, USB cable",
+               "Rock climbing shoes", "Garden hose 30 m", "Pull-up bar", "Lit candle")  # fmt: skip
+    for title in english:
         assert gloss(title) == ""
 
 

@@ -2,8 +2,10 @@
 
 The taxonomy and the sentence-embedding model are English: "Alambre cobre aislado" shares no word with
 "Electrical Wires & Cable" and MiniLM reads it as noise. Appending "wire copper insulated" fixes both views.
-This is general retail vocabulary by domain (nouns, colours, materials), written from dictionaries, not from
-any evaluation row; a word missing here simply gets no gloss.
+This is general retail vocabulary by domain (nouns, colours, materials) and a core of shop nouns in Portuguese,
+Italian, German and Romanian, written from dictionaries, not from any evaluation row; a word missing here simply
+gets no gloss, and words that are also English words with another meaning ("pan", "rock", "hose", "lit") are left
+out.
 """
 
 from __future__ import annotations
@@ -330,6 +332,88 @@ tasse: mug
 assiette: plate
 lampe: lamp
 jouet: toy
+jupe: skirt
+manteau: coat
+chaussette: socks
+collier: necklace
+montre: watch
+lunettes: glasses eyewear
+portefeuille: wallet
+coque, etui: phone case cover
+chaise: chair
+miroir: mirror
+tapis: rug
+rideau: curtain
+savon: soap
+bebe: baby
+enfant: kids children
+
+# Portuguese
+camisola: sweater
+calca: pants trousers
+saia: skirt
+sapato: shoes
+tenis: sneakers shoes
+bolsa: bag handbag
+brinco: earrings
+colar: necklace
+pulseira: bracelet
+anel: ring
+oculos: glasses eyewear
+capinha: phone case cover
+cadeira: chair
+travesseiro: pillow
+lencol: sheet bedding
+toalha: towel
+brinquedo: toy
+fralda: diaper
+chupeta: pacifier
+sabonete: soap
+
+# Italian
+maglietta: t-shirt
+giacca: jacket
+scarpa: shoes
+borsa: bag handbag
+orecchino: earrings
+collana: necklace
+anello: ring
+occhiali: glasses eyewear
+sedia: chair
+tavolo: table
+lampada: lamp
+cuscino: cushion pillow
+giocattolo: toy
+pannolino: diaper
+
+# German
+hemd: shirt
+kleid: dress
+jacke: jacket
+schuh: shoes
+tasche: bag
+ohrring: earrings
+halskette, kette: necklace
+brille: glasses eyewear
+handyhulle, hulle: phone case cover
+stuhl: chair
+tisch: table
+lampe: lamp
+kissen: cushion pillow
+decke: blanket
+spielzeug: toy
+windel: diaper
+
+# Romanian
+husa: phone case cover
+tricou: t-shirt
+rochie: dress
+pantofi: shoes
+geanta: bag
+cercei: earrings
+colier: necklace
+inel: ring
+jucarie: toy
 """
 
 # What it looks like or is made of: evidence for attribute values, noise for its category ("verde" is no
