@@ -102,10 +102,11 @@ def _agree(name: str, known: Tensor, other: Tensor, ensemble: str) -> list[str]:
 
 
 def _ensemble(config: pb.ModelConfig, configs: dict[str, pb.ModelConfig]) -> list[str]:
+    """Steps form a graph, not a sequence: every step's outputs are registered first, then its inputs checked."""
     name, batching = config.name, config.max_batch_size > 0
     tensors = {t.name: Tensor(t.data_type, tuple(t.dims), batching, f"{name} inputs") for t in config.input}
-    available = set(tensors)
     problems: list[str] = []
+    steps = []
     for step in config.ensemble_scheduling.step:
         model = configs.get(step.model_name)
         if model is None:
@@ -115,7 +116,11 @@ def _ensemble(config: pb.ModelConfig, configs: dict[str, pb.ModelConfig]) -> lis
             problems.append(
                 f"ensemble {name} batches up to {config.max_batch_size} but {model.name} only {model.max_batch_size}"
             )
-        problems += _step(config, step, model, tensors, available)
+        steps.append((step, model))
+    for step, model in steps:
+        problems += _step_outputs(name, step, model, tensors)
+    for step, model in steps:
+        problems += _step_inputs(name, step, model, tensors)
     for output in config.output:
         declared = Tensor(output.data_type, tuple(output.dims), batching, f"{name} outputs")
         if output.name not in tensors:
@@ -125,37 +130,35 @@ def _ensemble(config: pb.ModelConfig, configs: dict[str, pb.ModelConfig]) -> lis
     return problems
 
 
-def _step(config, step, model, tensors: dict[str, Tensor], available: set[str]) -> list[str]:
-    problems, where = [], f"{model.name}"
-    batching = model.max_batch_size > 0
-    inputs = {t.name: t for t in model.input}
+def _model_tensor(spec, model: pb.ModelConfig) -> Tensor:
+    return Tensor(spec.data_type, tuple(spec.dims), model.max_batch_size > 0, model.name)
+
+
+def _step_outputs(ensemble: str, step, model: pb.ModelConfig, tensors: dict[str, Tensor]) -> list[str]:
+    problems = []
     outputs = {t.name: t for t in model.output}
-    for key, tensor_name in step.input_map.items():
-        if key not in inputs:
-            problems.append(f"ensemble {config.name}: {model.name} has no input {key}")
-            continue
-        if tensor_name not in available:
-            problems.append(
-                f"ensemble {config.name}: {model.name}.{key} reads {tensor_name}, produced by no earlier step"
-            )
-            continue
-        spec = inputs[key]
-        problems += _agree(
-            tensor_name, tensors[tensor_name], Tensor(spec.data_type, tuple(spec.dims), batching, where), config.name
-        )
-    unmapped = [n for n, spec in inputs.items() if n not in step.input_map and not spec.optional]
-    problems += [f"ensemble {config.name}: required input {model.name}.{n} is not mapped" for n in unmapped]
     for key, tensor_name in step.output_map.items():
         if key not in outputs:
-            problems.append(f"ensemble {config.name}: {model.name} has no output {key}")
-            continue
-        spec = outputs[key]
-        produced = Tensor(spec.data_type, tuple(spec.dims), batching, where)
-        if tensor_name in tensors:
-            problems += _agree(tensor_name, tensors[tensor_name], produced, config.name)
+            problems.append(f"ensemble {ensemble}: {model.name} has no output {key}")
+        elif tensor_name in tensors:
+            problems += _agree(tensor_name, tensors[tensor_name], _model_tensor(outputs[key], model), ensemble)
         else:
-            tensors[tensor_name] = produced
-        available.add(tensor_name)
+            tensors[tensor_name] = _model_tensor(outputs[key], model)
+    return problems
+
+
+def _step_inputs(ensemble: str, step, model: pb.ModelConfig, tensors: dict[str, Tensor]) -> list[str]:
+    problems = []
+    inputs = {t.name: t for t in model.input}
+    for key, tensor_name in step.input_map.items():
+        if key not in inputs:
+            problems.append(f"ensemble {ensemble}: {model.name} has no input {key}")
+        elif tensor_name not in tensors:
+            problems.append(f"ensemble {ensemble}: {model.name}.{key} reads {tensor_name}, which nothing produces")
+        else:
+            problems += _agree(tensor_name, tensors[tensor_name], _model_tensor(inputs[key], model), ensemble)
+    unmapped = [n for n, spec in inputs.items() if n not in step.input_map and not spec.optional]
+    problems += [f"ensemble {ensemble}: required input {model.name}.{n} is not mapped" for n in unmapped]
     return problems
 
 

@@ -74,6 +74,20 @@ def test_validation_names_each_broken_wire(tmp_path, taxonomy_path):
     assert "batches up to 8 but tensorrt_llm only 4" in problems
 
 
+def test_ensemble_steps_are_a_graph_not_a_sequence(tmp_path, taxonomy_path):
+    repository = render("gpu", tmp_path, taxonomy_path)
+    vlm = config_of(repository, "vlm")
+    steps = list(vlm.ensemble_scheduling.step)
+    del vlm.ensemble_scheduling.step[:]
+    vlm.ensemble_scheduling.step.extend(reversed(steps))  # Triton accepts any order
+    write_config(repository, vlm)
+    validate_repository(repository)
+    next(s for s in vlm.ensemble_scheduling.step if s.model_name == "postprocess").input_map["sequence_length"] = "_len"
+    write_config(repository, vlm)
+    with pytest.raises(RepositoryInvalid, match=r"postprocess\.sequence_length reads _len, which nothing produces"):
+        validate_repository(repository)
+
+
 def test_validation_finds_placeholders_and_missing_bls_targets(tmp_path, taxonomy_path):
     repository = render("cpu", tmp_path, taxonomy_path, vlm_model_name="vlm_v2")
     with pytest.raises(RepositoryInvalid, match="calls 'vlm_v2'"):
