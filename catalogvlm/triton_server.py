@@ -36,6 +36,12 @@ class Ports:
     http: int = 8000
     metrics: int = 8002
 
+    def grpc_url(self, host: str) -> str:
+        return f"{host}:{self.grpc}"
+
+    def metrics_url(self, host: str) -> str:
+        return f"http://{host}:{self.metrics}/metrics"
+
 
 @dataclass(frozen=True)
 class TritonServerConfig:
@@ -133,11 +139,11 @@ class TritonServer:
 
     @property
     def grpc_url(self) -> str:
-        return f"{self.config.host}:{self.config.ports.grpc}"
+        return self.config.ports.grpc_url(self.config.host)
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.config.host}:{self.config.ports.metrics}/metrics"
+        return self.config.ports.metrics_url(self.config.host)
 
     def start(self, log_file: Path | None = None) -> None:
         command = self.config.command(self._installation)

@@ -35,11 +35,11 @@ class DynamoDeployment:
 
     @property
     def grpc_url(self) -> str:
-        return f"{self._host}:{self._ports.grpc}"
+        return self._ports.grpc_url(self._host)
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self._host}:{self._ports.metrics}/metrics"
+        return self._ports.metrics_url(self._host)
 
     @property
     def pid(self) -> int | None:
