@@ -13,13 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from catalogvlm.client.types import Product
-from catalogvlm.pipeline.prompts import attribute_prompt
-from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLPromptEncoder, preprocess_image
-from catalogvlm.taxonomy import load_taxonomy
 from PIL import Image
 
-from catalogvlm.settings import PROJECT_ROOT, taxonomy_dir
+from catalogvlm.pipeline.contract import Product
+from catalogvlm.pipeline.prompts import attribute_prompt
+from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLPromptEncoder, preprocess_image
+from catalogvlm.settings import taxonomy_dir
+from catalogvlm.taxonomy import load_taxonomy
+
+from .corpora import QWEN2VL_7B_CONFIG
 
 SIZES = ((500, 300), (1280, 960), (1920, 1080))
 
@@ -41,7 +43,7 @@ def _median_ms(call: Callable[[], object], repeats: int) -> float:
     return float(np.median(times) * 1e3)
 
 
-CHECKPOINT_CONFIG = PROJECT_ROOT / "tests" / "data" / "qwen2_vl_7b"  # config.json only: ids need no weights
+CHECKPOINT_CONFIG = QWEN2VL_7B_CONFIG  # config.json only: ids need no weights
 GRIDS = ((1, 22, 36), (1, 36, 36), (1, 76, 68))  # 198, 324 and 1,292 visual tokens
 IMAGE_PAD = "<|image_pad|>"
 

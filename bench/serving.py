@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
-from catalogvlm.client import Product, wire
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.serve import served
-from catalogvlm.triton_server import TritonServer
+from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
+from catalogvlm.client import Product, wire
+from catalogvlm.servers import served
+from catalogvlm.servers.triton import TritonServer
 
 BENCH_MODELS = Path(__file__).with_name("models")
 SERVER_LOG = Path(tempfile.gettempdir()) / "catalogvlm-bench-server.log"  # servers' own logs, not the report

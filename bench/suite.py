@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 from catalogvlm.loadtest.corpus import load_corpus
-from catalogvlm.taxonomy import load_taxonomy
-
 from catalogvlm.settings import taxonomy_dir
+from catalogvlm.taxonomy import load_taxonomy
 
 from . import preprocessing, serving
 from . import taxonomy as taxonomy_bench

@@ -3,7 +3,7 @@
     python -m catalogvlm.bench.taxonomy [--taxonomy DIR] [--cases FILE.jsonl] [--repeats N]
 
 Cases are JSON lines `{"input": ..., "expected_id": ...}` (default: the project's hand-built set of
-realistic model mistakes in tests/data/hallucinated_paths.jsonl).
+realistic model mistakes in bench/data/hallucinated_paths.jsonl).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from catalogvlm.taxonomy import CategoryCorrector, Taxonomy, load_taxonomy
 from rapidfuzz import fuzz, process
 
-from catalogvlm.settings import PROJECT_ROOT, taxonomy_dir
+from catalogvlm.settings import taxonomy_dir
+from catalogvlm.taxonomy import CategoryCorrector, Taxonomy, load_taxonomy
 
-DEFAULT_CASES = PROJECT_ROOT / "tests" / "data" / "hallucinated_paths.jsonl"
+from .corpora import CORRECTION_CASES
+
+DEFAULT_CASES = CORRECTION_CASES
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from catalogvlm.client.types import Product
+from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.prompts import attribute_prompt, category_prompt
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
 from catalogvlm.taxonomy import Taxonomy

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
-from catalogvlm.taxonomy import load_taxonomy
-
 from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
+from catalogvlm.taxonomy import load_taxonomy
 
 from .budget import BudgetSettings, TokenBudget, estimate_memory, measure_budget
 from .engines import TRITON_TRTLLM_IMAGE, TRTLLM_RELEASE, EngineLayout, build_steps, gpu_repository_values, run_steps

@@ -11,18 +11,19 @@ import shutil
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
+from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.limits import Limits
 
-from catalogvlm.settings import PROJECT_ROOT
-
 TEMPLATE_SUFFIX = ".tmpl"
-MODEL_SOURCES = PROJECT_ROOT / "model_repository"
-ENSEMBLE_SOURCES = PROJECT_ROOT / "ensembles"
+# Shipped as package data: the same paths from a checkout (editable install) and from an installed wheel.
+MODEL_SOURCES = Path(str(files("catalogvlm.model_repository")))
+ENSEMBLE_SOURCES = Path(str(files("catalogvlm.ensembles")))
 
 
-class RenderError(ValueError):
+class RenderError(ConfigurationError, ValueError):
     """A template and its values do not fit together."""
 
 

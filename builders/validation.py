@@ -14,15 +14,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalogvlm.pipeline.contract import VLM_INPUTS, VLM_OUTPUTS, TensorSpec
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
+
+from catalogvlm.errors import ConfigurationError
+from catalogvlm.pipeline.contract import VLM_INPUTS, VLM_OUTPUTS, TensorSpec
 
 PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 BLS_MODEL_PARAMETER = ("product_understanding", "vlm_model_name")
 
 
-class RepositoryInvalid(ValueError):
+class RepositoryInvalid(ConfigurationError, ValueError):
     """The repository would not load, or would fail its first request; `problems` lists every finding."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from catalogvlm.errors import ConfigurationError
+
 TAXONOMY_ENV = "CATALOGVLM_TAXONOMY"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Rendered repositories, the server's runnable copy, embedding caches: rebuildable, never committed.
@@ -12,7 +14,7 @@ CACHE_ROOT = Path(os.environ.get("CATALOGVLM_CACHE", Path.home() / ".cache" / "c
 EMBEDDINGS_DIR = CACHE_ROOT / "embeddings"
 
 
-class SettingsError(Exception):
+class SettingsError(ConfigurationError):
     """A required location is missing; the message says how to provide it."""
 
 

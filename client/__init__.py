@@ -1,15 +1,10 @@
 """The thin gRPC client of catalogvlm: typed products in, typed predictions out (Triton or Dynamo)."""
 
+from catalogvlm.pipeline.contract import Product
+
 from .aio import AsyncProductClassifier
 from .sync import ProductClassifier
-from .types import (
-    AttributeResult,
-    AttributeValueResult,
-    CatalogError,
-    CategoryResult,
-    Prediction,
-    Product,
-)
+from .types import AttributeResult, AttributeValueResult, CatalogError, CategoryResult, Prediction
 
 __all__ = [
     "AsyncProductClassifier",

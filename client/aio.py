@@ -11,9 +11,11 @@ import tritonclient.grpc.aio as grpcaio
 from tqdm.asyncio import tqdm_asyncio
 from tritonclient.utils import InferenceServerException
 
+from catalogvlm.pipeline.contract import Product
+
 from . import wire
 from .base import BaseClassifier
-from .types import CatalogError, CategoryResult, Prediction, Product
+from .types import CatalogError, CategoryResult, Prediction
 
 
 class AsyncProductClassifier(BaseClassifier):

@@ -33,6 +33,6 @@ class BaseClassifier:
 
     def _retry_delay(self, error: CatalogError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when the error is final."""
-        if error.status not in wire.RETRYABLE or attempt >= self._retries:
+        if error.status not in wire.RETRYABLE_STATUSES or attempt >= self._retries:
             return None
         return wire.backoff_delay(attempt, self._backoff_s)

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
+from catalogvlm.pipeline.contract import Product
+
 from .sync import ProductClassifier
-from .types import CatalogError, Prediction, Product
+from .types import CatalogError, Prediction
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -11,9 +11,11 @@ import tritonclient.grpc as grpcclient
 from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
 
+from catalogvlm.pipeline.contract import Product
+
 from . import wire
 from .base import BaseClassifier
-from .types import CatalogError, CategoryResult, Prediction, Product
+from .types import CatalogError, CategoryResult, Prediction
 
 T = TypeVar("T")
 

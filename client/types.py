@@ -1,58 +1,21 @@
-"""What callers send and get back, as typed values."""
+"""What callers get back, as typed values (what they send, `Product`, is the pipeline contract's)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from catalogvlm.errors import CatalogvlmError
 
-class CatalogError(Exception):
+
+class CatalogError(CatalogvlmError):
     """Any failure of a call: `status` is the gRPC status name, `message` the server's own words."""
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
-
-
-TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
-
-
-@dataclass(frozen=True)
-class Product:
-    """A product as merchants describe it; the request type of the client and of the pipeline alike."""
-
-    title: str
-    description: str = ""
-    product_type: str = ""
-    vendor: str = ""
-    tags: str = ""
-    image: bytes | None = field(default=None, repr=False)
-
-    def text_fields(self) -> dict[str, str]:
-        """The non-empty text fields, in the order a model should read them."""
-        return {name: getattr(self, name) for name in TEXT_FIELDS if getattr(self, name)}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any], base_dir: Path | None = None) -> Product:
-        """A JSONL/CSV row: title, description, vendor, product_type, tags, image (a file path)."""
-        image_path = record.get("image") or ""
-        image = None
-        if image_path:
-            path = Path(image_path)
-            path = path if path.is_absolute() or base_dir is None else base_dir / path
-            image = path.read_bytes()
-        tags = record.get("tags") or ""
-        return cls(
-            title=str(record.get("title") or ""),
-            description=str(record.get("description") or ""),
-            product_type=str(record.get("product_type") or ""),
-            vendor=str(record.get("vendor") or ""),
-            tags=", ".join(tags) if isinstance(tags, list) else str(tags),
-            image=image,
-        )
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,21 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from .types import TEXT_FIELDS, CatalogError, CategoryResult, Product
+from catalogvlm.errors import RETRYABLE_STATUSES
+from catalogvlm.pipeline.contract import (
+    CATEGORY_INPUT_NAME,
+    DYNAMO_ERROR_CLASSES,
+    IMAGE_INPUT_NAME,
+    PRODUCT_MODEL,
+    RESULT_OUTPUT_NAME,
+    TEXT_FIELDS,
+    VALIDATE_MODEL,
+    Product,
+)
 
-PRODUCT_MODEL = "product_understanding"
-VALIDATE_MODEL = "taxonomy_validate"
-RETRYABLE = frozenset({"UNAVAILABLE"})
+from .types import CatalogError, CategoryResult
+
+__all__ = ["PRODUCT_MODEL", "RETRYABLE_STATUSES", "VALIDATE_MODEL"]
 
 
 def product_inputs(product: Product, input_type: Any) -> list[Any]:
@@ -24,15 +34,15 @@ def product_inputs(product: Product, input_type: Any) -> list[Any]:
         value = getattr(product, name)
         if name == "title" or value:
             inputs.append(_bytes_input(input_type, name, [value.encode("utf-8")]))
-    if product.image:
-        image = input_type("image", [len(product.image)], "UINT8")
+    if product.image is not None:
+        image = input_type(IMAGE_INPUT_NAME, [len(product.image)], "UINT8")
         image.set_data_from_numpy(np.frombuffer(product.image, dtype=np.uint8))
         inputs.append(image)
     return inputs
 
 
 def category_inputs(categories: Sequence[str], input_type: Any) -> list[Any]:
-    return [_bytes_input(input_type, "category", [c.encode("utf-8") for c in categories])]
+    return [_bytes_input(input_type, CATEGORY_INPUT_NAME, [c.encode("utf-8") for c in categories])]
 
 
 def _bytes_input(input_type: Any, name: str, values: list[bytes]) -> Any:
@@ -42,26 +52,26 @@ def _bytes_input(input_type: Any, name: str, values: list[bytes]) -> Any:
 
 
 def result_json(response: Any) -> dict[str, Any]:
-    return json.loads(response.as_numpy("result").reshape(-1)[0])
+    return json.loads(response.as_numpy(RESULT_OUTPUT_NAME).reshape(-1)[0])
 
 
 def category_results(response: Any) -> list[CategoryResult]:
-    return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy("result").reshape(-1)]
+    return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy(RESULT_OUTPUT_NAME).reshape(-1)]
 
 
 # Dynamo's KServe frontend (1.6.1) answers every worker-side error on the tensor path with INTERNAL and
-# "Failed to fold completions stream: <ErrorClass>: <message>". The worker's error class keeps the meaning,
-# so the client restores the status Triton gives for the same request.
+# "Failed to fold completions stream: <ErrorClass>: <message>". The worker raises the Dynamo error class the
+# contract names for the status, so the client restores the status Triton gives for the same request.
 _DYNAMO_FOLDED = re.compile(r"^Failed to fold completions stream: (\w+): (.*)$", re.DOTALL)
-_DYNAMO_ERROR_STATUS = {"InvalidRequest": "INVALID_ARGUMENT", "InvalidArgument": "INVALID_ARGUMENT"}
+_STATUS_OF_DYNAMO_CLASS = {name: status for status, names in DYNAMO_ERROR_CLASSES.items() for name in names}
 
 
 def as_catalog_error(error: InferenceServerException) -> CatalogError:
     status = str(error.status() or "UNKNOWN").removeprefix("StatusCode.")
     message = error.message() or str(error)
     folded = _DYNAMO_FOLDED.match(message) if status == "INTERNAL" else None
-    if folded and folded.group(1) in _DYNAMO_ERROR_STATUS:
-        return CatalogError(_DYNAMO_ERROR_STATUS[folded.group(1)], folded.group(2))
+    if folded and folded.group(1) in _STATUS_OF_DYNAMO_CLASS:
+        return CatalogError(_STATUS_OF_DYNAMO_CLASS[folded.group(1)], folded.group(2))
     return CatalogError(status, message)
 
 

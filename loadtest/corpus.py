@@ -9,8 +9,7 @@ from pathlib import Path
 
 from catalogvlm.client import Product
 from catalogvlm.client.cli import read_products
-
-from catalogvlm.demo import DEMO_PRODUCTS, draw_product_image
+from catalogvlm.samples import DEMO_PRODUCTS, draw_product_image
 from catalogvlm.settings import PROJECT_ROOT
 
 DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "eval" / "merchant_products_dev.csv"

@@ -21,10 +21,11 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import tritonclient.grpc as grpcclient  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
 from catalogvlm.client import wire  # noqa: E402
 from catalogvlm.loadtest.corpus import Corpus, load_corpus  # noqa: E402
 from catalogvlm.loadtest.thresholds import Thresholds, violations  # noqa: E402
-from tritonclient.utils import InferenceServerException  # noqa: E402
 
 log = logging.getLogger("catalogvlm.loadtest")
 _corpus: Corpus | None = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalogvlm.serve import served
+from catalogvlm.servers import served
 
 from .cli import LOCUSTFILE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from catalogvlm.client.types import TEXT_FIELDS, Product
+from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 
 from .errors import InvalidInput
 from .images import check_image

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalogvlm.errors import INVALID_ARGUMENT, CatalogvlmError, ConfigurationError
+
 CATEGORY_GID_PREFIX = "gid://shopify/TaxonomyCategory/"
 
 
-class TaxonomyError(Exception):
+class TaxonomyError(CatalogvlmError):
     """Base of every error this package raises."""
 
 
-class TaxonomyDataError(TaxonomyError):
+class TaxonomyDataError(TaxonomyError, ConfigurationError):
     """The release files are missing, malformed or inconsistent."""
 
 
 class TaxonomyInputError(TaxonomyError, ValueError):
     """A caller passed something that cannot be looked up (empty, too long, not text)."""
+
+    status = INVALID_ARGUMENT
 
 
 @dataclass(frozen=True, slots=True)

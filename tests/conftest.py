@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from catalogvlm.taxonomy import CategoryCorrector, Taxonomy, load_taxonomy
 
+from catalogvlm.bench.corpora import CORRECTION_CASES
 from catalogvlm.settings import taxonomy_dir
+from catalogvlm.taxonomy import CategoryCorrector, Taxonomy, load_taxonomy
 
 DATA = Path(__file__).parent / "data"
 
@@ -36,7 +37,7 @@ def mini_taxonomy() -> Taxonomy:
 
 @pytest.fixture(scope="session")
 def hallucinated_paths() -> list[dict[str, str]]:
-    lines = (DATA / "hallucinated_paths.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = CORRECTION_CASES.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -58,8 +59,7 @@ TEST_MODELS = Path(__file__).parent / "models"
 @pytest.fixture(scope="session", params=["triton", "dynamo"])
 def server(request, tmp_path_factory):
     from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
-
-    from catalogvlm.serve import served
+    from catalogvlm.servers import served
 
     backend = request.param
     extra = (

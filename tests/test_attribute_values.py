@@ -1,4 +1,5 @@
 import pytest
+
 from catalogvlm.taxonomy.values import AttributeValidator
 
 

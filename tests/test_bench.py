@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from catalogvlm.bench import suite
 
 pytestmark = pytest.mark.server

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
+from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
 from catalogvlm.builders.engines import limit_position_embeddings
-
 from catalogvlm.cli import main
 
-CHECKPOINT = Path(__file__).parent / "data" / "qwen2_vl_7b"
+CHECKPOINT = QWEN2VL_7B_CONFIG
 
 
 def dry_run(capsys, tmp_path, qwen_tokenizer_dir, *extra: str) -> str:

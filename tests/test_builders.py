@@ -1,4 +1,7 @@
 import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
 from catalogvlm.builders.repository import (
     MODEL_SOURCES,
     RenderError,
@@ -6,8 +9,6 @@ from catalogvlm.builders.repository import (
     parse_assignments,
     render_repository,
 )
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2
 
 
 def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from tritonclient.utils import InferenceServerException
+
 from catalogvlm.client import CatalogError, Product
 from catalogvlm.client.base import BaseClassifier
 from catalogvlm.client.wire import as_catalog_error
-from tritonclient.utils import InferenceServerException
 
 
 class Offline(BaseClassifier):

@@ -12,7 +12,7 @@ import images
 import pytest
 import tritonclient.grpc as grpcclient
 
-from catalogvlm.serve import free_ports
+from catalogvlm.servers import free_ports
 
 CLI = [sys.executable, "-m", "catalogvlm.cli"]
 pytestmark = pytest.mark.server

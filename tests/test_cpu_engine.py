@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache, SentenceEncoder
 

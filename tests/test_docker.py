@@ -12,9 +12,9 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+
 from catalogvlm.builders.engines import REPOSITORY, TRITON_TRTLLM_IMAGE, TRTLLM_RELEASE
 from catalogvlm.builders.repository import GPU_DEFAULT_MAX_SEQ_LEN, GPU_ENGINE_ROOT, render_repository
-
 from catalogvlm.cli import build_parser
 from catalogvlm.settings import PROJECT_ROOT
 
@@ -178,14 +178,14 @@ def test_trtllm_workers_take_the_flags_they_are_given(graph):
 def test_pipeline_worker_command_parses_and_points_at_the_trtllm_workers(
     graph, tmp_path, taxonomy_path, qwen_tokenizer_dir
 ):
-    from catalogvlm.dynamo_worker.args import parse_args
+    from catalogvlm.servers.dynamo_worker.args import parse_args
 
     container = graph["CatalogPipeline"]["extraPodSpec"]["mainContainer"]
     render, worker = container["args"][0].split("&&")
     render_args = build_parser().parse_args(shlex.split(render)[1:])
     assert render_args.profile == "gpu"
     command = shlex.split(worker)
-    assert command[:4] == ["exec", "python3", "-m", "catalogvlm.dynamo_worker"]
+    assert command[:4] == ["exec", "python3", "-m", "catalogvlm.servers.dynamo_worker"]
     worker_args = command[4:]
     render_repository("gpu", tmp_path, {"taxonomy_dir": str(taxonomy_path)})
     substitutions = {

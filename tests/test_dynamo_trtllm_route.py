@@ -13,16 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import images
 import pytest
-from catalogvlm.client.types import Product
+
+from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
 from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine, data_url
+from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.errors import EngineError
 from catalogvlm.pipeline.prompts import category_prompt
 
-CHECKPOINT = Path(__file__).parent / "data" / "qwen2_vl_7b"
+CHECKPOINT = QWEN2VL_7B_CONFIG
 ENDPOINT = "catalogvlm-test.tensorrt_llm.generate"
 LOOPBACK = ("DYN_TCP_RPC_HOST", "DYN_TCP_RESPONSE_STREAM_HOST", "DYN_EVENT_PLANE_HOST", "DYN_SYSTEM_HOST")
 
@@ -100,8 +101,7 @@ def test_images_travel_as_data_urls():
 
 def test_worker_configuration_of_the_gpu_route(tmp_path, taxonomy_path, qwen_tokenizer_dir):
     from catalogvlm.builders.repository import render_repository
-
-    from catalogvlm.dynamo_worker.args import parse_args
+    from catalogvlm.servers.dynamo_worker.args import parse_args
 
     render_repository("gpu", tmp_path, {"taxonomy_dir": str(taxonomy_path)})  # no `vlm` engine config needed
     base = ["--repository", str(tmp_path), "--engine", "trtllm"]

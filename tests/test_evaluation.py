@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from catalogvlm.client.evaluation.metrics import by_vertical, lineage, relation, score, vertical_confusion
 
 GID = "gid://shopify/TaxonomyCategory/"

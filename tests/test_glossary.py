@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from catalogvlm.pipeline.cpu.attributes import mentioned_values
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
 from catalogvlm.pipeline.cpu.glossary import gloss, with_glosses

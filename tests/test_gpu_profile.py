@@ -11,6 +11,11 @@ import images
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+from tritonclient.utils import InferenceServerException
+
+from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
 from catalogvlm.builders.budget import BudgetSettings, estimate_memory, measure_budget
 from catalogvlm.builders.repository import (
     GPU_DEFAULT_MAX_INPUT_LEN,
@@ -19,15 +24,12 @@ from catalogvlm.builders.repository import (
     render_repository,
 )
 from catalogvlm.builders.validation import RepositoryInvalid, validate_repository
-from catalogvlm.client.types import Product
+from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.prompts import category_prompt
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as pb
-from tritonclient.utils import InferenceServerException
 
 DATA = Path(__file__).parent / "data"
-CHECKPOINT = DATA / "qwen2_vl_7b"
+CHECKPOINT = QWEN2VL_7B_CONFIG
 STANDINS = Path(__file__).parent / "models" / "gpu_standins"
 
 
@@ -169,8 +171,8 @@ def stand_in(repository: Path, model: str) -> None:
 
 @pytest.fixture(scope="module")
 def gpu_vlm(tmp_path_factory, taxonomy_path, qwen_tokenizer_dir):
-    from catalogvlm.serve import free_ports
-    from catalogvlm.triton_server import TritonServer, TritonServerConfig, prepare_installation
+    from catalogvlm.servers import free_ports
+    from catalogvlm.servers.triton import TritonServer, TritonServerConfig, prepare_installation
 
     root = tmp_path_factory.mktemp("gpu")
     values = {"hf_model_dir": str(CHECKPOINT), "tokenizer_dir": str(qwen_tokenizer_dir)}

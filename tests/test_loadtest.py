@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from catalogvlm.loadtest.capacity import Demand, GpuSupply, plan
 from catalogvlm.loadtest.soak import slope_after_warmup
 

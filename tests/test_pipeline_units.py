@@ -6,6 +6,7 @@ import json
 
 import images
 import pytest
+
 from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.chain import ChainSettings, ProductUnderstandingChain
 from catalogvlm.pipeline.cpu.attributes import mentioned_values

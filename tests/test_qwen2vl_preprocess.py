@@ -8,9 +8,10 @@ import warnings
 import images
 import numpy as np
 import pytest
+from PIL import Image
+
 from catalogvlm.pipeline.errors import InvalidInput
 from catalogvlm.pipeline.qwen2vl import Qwen2VLImageSettings, preprocess_image, smart_resize
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
 from catalogvlm.pipeline.qwen2vl.checkpoint import Qwen2VLCheckpoint
 from catalogvlm.pipeline.qwen2vl.rope import (
     mrope_cos_sin,
@@ -19,7 +20,7 @@ from catalogvlm.pipeline.qwen2vl.rope import (
 )
 
 torch = pytest.importorskip("torch")
-CHECKPOINT_DIR = Path(__file__).parent / "data" / "qwen2_vl_7b"
+CHECKPOINT_DIR = QWEN2VL_7B_CONFIG
 IMAGE, START, END = 151655, 151652, 151653
 
 

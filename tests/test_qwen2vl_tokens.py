@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from catalogvlm.client.types import Product
+
+from catalogvlm.bench.corpora import QWEN2VL_2B_CONFIG, QWEN2VL_7B_CONFIG
+from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.errors import InvalidInput
 from catalogvlm.pipeline.prompts import IMAGE_PLACEHOLDER, category_prompt
 from catalogvlm.pipeline.qwen2vl.checkpoint import CheckpointError, Qwen2VLCheckpoint
@@ -22,7 +24,7 @@ IMAGE_PAD = "<|image_pad|>"
 
 @pytest.fixture(scope="module")
 def checkpoint() -> Qwen2VLCheckpoint:
-    return Qwen2VLCheckpoint.from_dir(DATA / "qwen2_vl_7b")
+    return Qwen2VLCheckpoint.from_dir(QWEN2VL_7B_CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def test_product_text_cannot_inject_chat_control_tokens(encoder):
 
 
 def test_fake_ids_follow_the_checkpoints_vocabulary(qwen_tokenizer_dir):
-    small = Qwen2VLCheckpoint.from_dir(DATA / "qwen2_vl_2b")
+    small = Qwen2VLCheckpoint.from_dir(QWEN2VL_2B_CONFIG)
     encoder = Qwen2VLPromptEncoder.from_dirs(qwen_tokenizer_dir, small)
     encoded = encoder.encode(f"look {IMAGE_PLACEHOLDER} here", [(1, 4, 4)])
     assert small.vocab_size == 151_936

@@ -11,10 +11,10 @@ import images
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from catalogvlm.client import AsyncProductClassifier, CatalogError, Product, ProductClassifier, wire
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.demo import demo_products
+from catalogvlm.client import AsyncProductClassifier, CatalogError, Product, ProductClassifier, wire
+from catalogvlm.samples import demo_products
 
 pytestmark = pytest.mark.server
 

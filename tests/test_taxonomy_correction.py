@@ -1,6 +1,7 @@
 import collections
 
 import pytest
+
 from catalogvlm.taxonomy import TaxonomyInputError
 
 

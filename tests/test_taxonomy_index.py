@@ -1,6 +1,7 @@
 import shutil
 
 import pytest
+
 from catalogvlm.taxonomy import TaxonomyDataError, load_taxonomy
 
 GID = "gid://shopify/TaxonomyCategory/"

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from catalogvlm.pipeline.contract import Product
+from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from catalogvlm.settings import taxonomy_dir
-
 from ..sync import ProductClassifier
-from ..types import CatalogError, Prediction, Product
+from ..types import CatalogError, Prediction
 from .metrics import score
 from .report import write_report
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from catalogvlm.taxonomy import Taxonomy
 
 from .minilm import MiniLM

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
 from catalogvlm.taxonomy import Taxonomy, load_taxonomy
 
 from .. import prompts

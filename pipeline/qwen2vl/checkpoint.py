@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalogvlm.errors import ConfigurationError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(ConfigurationError, ValueError):
     """The checkpoint folder lacks a file or a field the GPU profile needs."""
 
 

@@ -1,6 +1,7 @@
 """Triton adapter for the CPU engine behind the `vlm` contract."""
 
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.cpu import CpuVlmEngine
 

@@ -9,12 +9,13 @@ import os
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
+from tensorrt_llm._utils import torch_dtype_to_trt, trt_dtype_to_torch
+from tensorrt_llm.runtime import Session, TensorInfo
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint
 from catalogvlm.pipeline.qwen2vl.requests import mrope_inputs, vision_batch
 from catalogvlm.pipeline.qwen2vl.rope import split_per_request
-from tensorrt_llm._utils import torch_dtype_to_trt, trt_dtype_to_torch
-from tensorrt_llm.runtime import Session, TensorInfo
 
 ENGINE_OUTPUT = "encoder_output"
 

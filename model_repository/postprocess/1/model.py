@@ -1,6 +1,7 @@
 """Triton adapter turning tensorrt_llm's generated ids into the `vlm` contract's text (GPU profile)."""
 
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.qwen2vl.tokens import decode_generated, load_tokenizer
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.qwen2vl.requests import Qwen2VLRequestPreparer
 

@@ -1,6 +1,7 @@
 """Triton adapter for the two-stage chain: tensors in, `ProductUnderstandingService.answer`, JSON out."""
 
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
 from catalogvlm.pipeline.product import TEXT_FIELDS

@@ -1,6 +1,7 @@
 """Triton adapter for category correction: each element of `category` through `TaxonomyValidationService`."""
 
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.service import TaxonomyValidationService
 

@@ -1,6 +1,7 @@
 import collections
 
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.adapters import triton
 from catalogvlm.pipeline.cpu import CpuVlmEngine

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint
 from catalogvlm.pipeline.qwen2vl.requests import mrope_inputs
 from catalogvlm.pipeline.qwen2vl.rope import rows_per_request

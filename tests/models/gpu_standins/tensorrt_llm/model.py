@@ -8,7 +8,7 @@ table of the configured rows. The test reads the decoded echo; an inconsistency 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-VOCAB_SIZE = 152064  # tests/data/qwen2_vl_7b
+VOCAB_SIZE = 152064  # bench/data/qwen2_vl_7b
 HEAD_DIM = 128
 
 

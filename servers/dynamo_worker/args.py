@@ -42,7 +42,7 @@ class WorkerConfig:
 
 
 def parse_args(argv: Sequence[str]) -> WorkerConfig:
-    parser = argparse.ArgumentParser(prog="python -m catalogvlm.dynamo_worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m catalogvlm.servers.dynamo_worker", description=__doc__)
 
     def option(flag: str, variable: str, default: object, **kwargs: object) -> None:
         parser.add_argument(flag, default=os.environ.get(variable, default), help=f"env: {variable}", **kwargs)

@@ -7,23 +7,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from catalogvlm import __version__, demo, serve
+from catalogvlm import __version__
 from catalogvlm.bench import suite as bench_suite
 from catalogvlm.builders import cli as builders_cli
-from catalogvlm.builders.repository import RenderError
-from catalogvlm.builders.validation import RepositoryInvalid
 from catalogvlm.client import cli as client_cli
 from catalogvlm.client.evaluation import cli as evaluation_cli
+from catalogvlm.errors import CatalogvlmError
 from catalogvlm.loadtest import capacity, soak
 from catalogvlm.loadtest import cli as loadtest_cli
-from catalogvlm.pipeline.qwen2vl import CheckpointError
-from catalogvlm.settings import SettingsError
-from catalogvlm.taxonomy import TaxonomyError
+from catalogvlm.servers import cli as servers_cli
 from catalogvlm.taxonomy import cli as taxonomy_cli
+
+from . import demo
 
 _REGISTRARS = (
     demo.register,
-    serve.register,
+    servers_cli.register,
     client_cli.register,
     evaluation_cli.register,
     builders_cli.register,
@@ -52,12 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (SettingsError, TaxonomyError, CheckpointError, RenderError, RepositoryInvalid) as error:
+    except CatalogvlmError as error:  # one line a user can act on, never a traceback
         print(f"catalogvlm: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

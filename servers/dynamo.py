@@ -12,9 +12,8 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
-from catalogvlm.triton_server import Ports, TritonServerError
-
-from .args import SERVED_MODELS
+from .base import Ports, ServerError
+from .dynamo_worker.args import SERVED_MODELS
 
 READY_TIMEOUT_S = 240.0
 # Dynamo's own planes pick a non-loopback address unless told otherwise.
@@ -22,8 +21,9 @@ _HOST_VARIABLES = ("DYN_TCP_RPC_HOST", "DYN_TCP_RESPONSE_STREAM_HOST", "DYN_EVEN
 
 
 class DynamoDeployment:
-    """`python -m dynamo.frontend --kserve-grpc-server` on `ports.grpc` plus `python -m catalogvlm.dynamo_worker`,
-    sharing a private file-based discovery folder; started, awaited until ready, stopped together."""
+    """`python -m dynamo.frontend --kserve-grpc-server` on `ports.grpc` plus our worker
+    (`python -m catalogvlm.servers.dynamo_worker`), sharing a private file-based discovery folder; started,
+    awaited until ready, stopped together."""
 
     def __init__(self, repository: Path, ports: Ports, host: str = "127.0.0.1", namespace: str = "catalogvlm") -> None:
         self._repository = repository
@@ -55,7 +55,7 @@ class DynamoDeployment:
         frontend = [sys.executable, "-m", "dynamo.frontend", "--kserve-grpc-server", "--discovery-backend", "file",
                     "--http-host", self._host, "--http-port", str(self._ports.grpc),
                     "--grpc-metrics-port", str(self._ports.metrics), "--namespace", self._namespace]  # fmt: skip
-        worker = [sys.executable, "-m", "catalogvlm.dynamo_worker", "--repository", str(self._repository),
+        worker = [sys.executable, "-m", "catalogvlm.servers.dynamo_worker", "--repository", str(self._repository),
                   "--discovery-backend", "file", "--namespace", self._namespace]  # fmt: skip
         return [frontend, worker]
 
@@ -72,7 +72,7 @@ class DynamoDeployment:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.exited():
-                raise TritonServerError("a Dynamo process exited while starting")
+                raise ServerError("a Dynamo process exited while starting")
             try:
                 with grpcclient.InferenceServerClient(self.grpc_url) as client:
                     if all(client.is_model_ready(model) for model in SERVED_MODELS):
@@ -80,7 +80,7 @@ class DynamoDeployment:
             except Exception:
                 pass
             time.sleep(0.5)
-        raise TritonServerError(f"Dynamo was not ready after {timeout_s:.0f} s")
+        raise ServerError(f"Dynamo was not ready after {timeout_s:.0f} s")
 
     def exited(self) -> bool:
         return any(process.poll() is not None for process in self._processes)

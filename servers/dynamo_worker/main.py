@@ -28,7 +28,7 @@ from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyVal
 
 from .args import ENGINE_MODEL, WorkerConfig, parse_args
 
-log = logging.getLogger("catalogvlm.dynamo_worker")
+log = logging.getLogger("catalogvlm.servers.dynamo_worker")
 
 
 def read_model_config(repository: Path, model: str) -> mc.ModelConfig:

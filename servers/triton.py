@@ -21,26 +21,11 @@ import tritonclient.grpc as grpcclient
 
 from catalogvlm.settings import CACHE_ROOT
 
+from .base import Ports, ServerError
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
-
-
-class TritonServerError(RuntimeError):
-    """The server could not be prepared, started, or did not become ready."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    grpc: int = 8001
-    http: int = 8000
-    metrics: int = 8002
-
-    def grpc_url(self, host: str) -> str:
-        return f"{host}:{self.grpc}"
-
-    def metrics_url(self, host: str) -> str:
-        return f"http://{host}:{self.metrics}/metrics"
 
 
 @dataclass(frozen=True)
@@ -110,14 +95,14 @@ def prepare_installation(cache_dir: Path | None = None) -> TritonInstallation:
     try:
         import pytriton
     except ImportError as error:  # pragma: no cover - depends on the install
-        raise TritonServerError("the Triton server needs `pip install nvidia-pytriton` (catalogvlm[server])") from error
+        raise ServerError("the Triton server needs `pip install nvidia-pytriton` (catalogvlm[server])") from error
     package = Path(pytriton.__file__).parent
     source = package / "tritonserver"
     libraries = package.parent / "nvidia_pytriton.libs"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = source / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.is_file():
-        raise TritonServerError(f"nvidia-pytriton ships no Python backend stub for Python {version}")
+        raise ServerError(f"nvidia-pytriton ships no Python backend stub for Python {version}")
     root = (cache_dir or CACHE_ROOT) / f"tritonserver-py{version}"
     if not (root / "backends" / "python" / stub.name).is_file():
         staging = root.with_suffix(".partial")
@@ -162,14 +147,14 @@ class TritonServer:
         with grpcclient.InferenceServerClient(self.grpc_url) as client:
             while time.monotonic() < deadline:
                 if self._process is not None and self._process.poll() is not None:
-                    raise TritonServerError(f"tritonserver exited with code {self._process.returncode} while starting")
+                    raise ServerError(f"tritonserver exited with code {self._process.returncode} while starting")
                 try:
                     if client.is_server_ready():
                         return
                 except Exception:
                     pass
                 time.sleep(0.25)
-        raise TritonServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
+        raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
 
     @property
     def pid(self) -> int | None:

@@ -1,0 +1,1 @@
+"""Triton ensembles in Triton's repository layout, shipped as package data."""

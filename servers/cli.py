@@ -1,0 +1,69 @@
+"""`catalogvlm serve`: render the model repository for a profile and serve it until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from catalogvlm.builders.repository import parse_assignments
+
+from .base import Ports
+from .serve import served
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("serve", help="run the service on a real Triton server (Ctrl-C stops it)")
+    parser.add_argument("--profile", choices=["cpu"], default="cpu")
+    parser.add_argument(
+        "--backend",
+        choices=["triton", "dynamo"],
+        default="triton",
+        help="tritonserver, or Dynamo's frontend (KServe gRPC) with our worker",
+    )
+    parser.add_argument("--repository", type=Path, help="where to render the model repository")
+    parser.add_argument("--taxonomy", metavar="DIR")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument(
+        "--set",
+        dest="values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model repository value (e.g. bls_instances=8)",
+    )
+    parser.add_argument("--log-verbose", type=int, default=0, help="tritonserver --log-verbose level")
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    ports = Ports(grpc=args.grpc_port, http=args.http_port, metrics=args.metrics_port)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with served(
+        args.profile,
+        backend=args.backend,
+        ports=ports,
+        host=args.host,
+        repository=args.repository,
+        taxonomy=args.taxonomy,
+        values=parse_assignments(args.values),
+        log_verbose=args.log_verbose,
+    ) as server:
+        print(
+            f"catalogvlm: profile {args.profile} ({args.backend}) ready on gRPC {server.grpc_url} "
+            f"(metrics {server.metrics_url}); Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            if server.exited():
+                print("catalogvlm: tritonserver exited", file=sys.stderr)
+                return 1
+    return 0

@@ -1,0 +1,66 @@
+"""A ready server for a profile: the model repository rendered, tritonserver or Dynamo started, stopped on exit."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from catalogvlm.builders.repository import ServedModel, render_repository
+from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
+from catalogvlm.taxonomy import load_taxonomy
+
+from .base import Ports, Server
+from .dynamo import DynamoDeployment
+from .triton import TritonServer, TritonServerConfig, prepare_installation
+
+
+@contextmanager
+def served(
+    profile: str = "cpu",
+    *,
+    backend: str = "triton",
+    ports: Ports | None = None,
+    host: str = "127.0.0.1",
+    repository: Path | None = None,
+    taxonomy: str | None = None,
+    values: Mapping[str, str] | None = None,
+    log_verbose: int = 0,
+    log_file: Path | None = None,
+    extra_models: tuple[ServedModel, ...] = (),
+) -> Iterator[Server]:
+    """A ready server for `profile` (tritonserver, or Dynamo's frontend with our worker), stopped on exit."""
+    repository = repository or CACHE_ROOT / f"repository-{profile}"
+    taxonomy_path = taxonomy_dir(taxonomy)
+    embeddings = CategoryEmbeddingCache(taxonomy_path, EMBEDDINGS_DIR)
+    if not embeddings.path.is_file():
+        embeddings.build(load_taxonomy(taxonomy_path))
+    values = {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": str(EMBEDDINGS_DIR), **(values or {})}
+    rendered = render_repository(profile, repository, values, extra_models)
+    ports = ports or free_ports()
+    if backend == "dynamo":
+        server: Server = DynamoDeployment(rendered.path, ports, host=host)
+    else:
+        config = TritonServerConfig(rendered.path, ports, host=host, log_verbose=log_verbose)
+        server = TritonServer(config, prepare_installation())
+    server.start(log_file)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def free_ports() -> Ports:
+    """Three currently free loopback ports."""
+    sockets = [socket.socket() for _ in range(3)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        grpc, http, metrics = (sock.getsockname()[1] for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return Ports(grpc=grpc, http=http, metrics=metrics)
