@@ -32,6 +32,9 @@ class ServedModel:
     name: str
     source: Path
     values: Mapping[str, str] = field(default_factory=dict)  # this model's own overrides
+    # More files for the model folder, e.g. {"1/my_engine.py": path}: Triton puts the version folder on the
+    # model's import path, so an `engine_factory` can name a module shipped beside model.py.
+    files: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,16 @@ def _limit_defaults() -> dict[str, str]:
 
 # What product_understanding and taxonomy_validate need in every profile.
 _PIPELINE_DEFAULTS = {
-    "bls_instances": "3",
+    # Each instance carries up to max_inflight products on its event loop; instances add CPU, not concurrency.
+    "bls_instances": "2",
+    "max_inflight": "256",
+    "max_inflight_image_mib": "512",
     "validate_instances": "1",
     "vlm_model_name": "vlm",
     "vlm_timeout_ms": "0",
     "max_retries_per_stage": "2",
     "category_max_tokens": "256",
     "attribute_max_tokens": "512",
-    "triton_max_batch_size": "8",
 }
 
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
@@ -65,6 +70,9 @@ GPU_ENGINE_ROOT = "/engines/qwen2-vl-7b"
 GPU_DEFAULT_MAX_INPUT_LEN = 4500
 GPU_DEFAULT_MAX_SEQ_LEN = 5012
 GPU_DEFAULT_MAX_PIXELS = 28 * 28 * 512
+
+
+CPU_ENGINE_FACTORY = "catalogvlm.pipeline.cpu:CpuVlmEngine.from_parameters"
 
 
 def _pipeline_models() -> tuple[ServedModel, ...]:
@@ -77,8 +85,15 @@ def _pipeline_models() -> tuple[ServedModel, ...]:
 PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
-        models=(*_pipeline_models(), ServedModel("vlm", MODEL_SOURCES / "cpu_vlm")),
-        defaults={**_PIPELINE_DEFAULTS, "vlm_instances": "2", **_limit_defaults()},
+        models=(*_pipeline_models(), ServedModel("vlm", MODEL_SOURCES / "engine_vlm")),
+        defaults={
+            **_PIPELINE_DEFAULTS,
+            "vlm_instances": "2",
+            "engine_factory": CPU_ENGINE_FACTORY,
+            "engine_max_batch_size": "16",
+            "engine_max_queue_delay_microseconds": "2000",
+            **_limit_defaults(),
+        },
         required=("taxonomy_dir", "embeddings_dir"),
     ),
     "gpu": Profile(
@@ -93,7 +108,7 @@ PROFILES: dict[str, Profile] = {
         ),
         defaults={
             **_PIPELINE_DEFAULTS,
-            "bls_instances": "16",  # BLS calls wait on the GPU: many in flight keep in-flight batching fed
+            "triton_max_batch_size": "8",
             "preprocess_instances": "4",
             "postprocess_instances": "2",
             "max_queue_delay_microseconds": "100",
@@ -132,7 +147,8 @@ def render_repository(
     if missing_required:
         raise RenderError(f"profile {profile_name} needs a value for {', '.join(missing_required)}")
     merged = {**profile.defaults, **values}
-    models = profile.models + extra_models
+    replaced = {model.name for model in extra_models}  # an extra model of a profile model's name takes its place
+    models = tuple(m for m in profile.models if m.name not in replaced) + extra_models
     templates = {model.name: _templates(model) for model in models}
     used = {identifier for found in templates.values() for _, t in found for identifier in t.get_identifiers()}
     given = set(merged).union(*(m.values for m in models))
@@ -146,6 +162,8 @@ def render_repository(
         target = out_dir / model.name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(model.source, target, ignore=shutil.ignore_patterns("__pycache__", f"*{TEMPLATE_SUFFIX}"))
+        for relative, source in model.files.items():
+            shutil.copy2(source, target / relative)
         for relative, template in templates[model.name]:
             model_values = {**merged, **model.values, "model_name": model.name}
             text = fill(template, model_values, f"{model.name}/{relative}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.errors import RETRYABLE_STATUSES
+from catalogvlm.errors import INVALID_ARGUMENT, RETRYABLE_STATUSES
 from catalogvlm.pipeline.contract import (
     CATEGORY_INPUT_NAME,
     DYNAMO_ERROR_CLASSES,
@@ -35,6 +35,8 @@ def product_inputs(product: Product, input_type: Any) -> list[Any]:
         if name == "title" or value:
             inputs.append(_bytes_input(input_type, name, [value.encode("utf-8")]))
     if product.image is not None:
+        if not product.image:  # as the server would answer: a broken download must not pass for "no image"
+            raise CatalogError(INVALID_ARGUMENT, "image: is empty")
         image = input_type(IMAGE_INPUT_NAME, [len(product.image)], "UINT8")
         image.set_data_from_numpy(np.frombuffer(product.image, dtype=np.uint8))
         inputs.append(image)

@@ -4,12 +4,17 @@ Stage 1 asks the VLM for a category path (+ descriptions), which is corrected to
 category. Stage 2 puts *that* category's attribute menu in the prompt and asks for values, which are
 validated against the controlled lists. Each stage is retried on its own (a failed stage 2 does not
 redo stage 1); the request fails as a whole when a stage exhausts its retries.
+
+The chain is asynchronous: one process carries many products at once, each awaiting its engine calls, so a
+GPU engine's in-flight batching sees them together. Taxonomy work (correction, value validation) runs on a
+worker thread so that it never stalls the other products' awaits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -17,6 +22,7 @@ from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, Taxonomy
 from catalogvlm.taxonomy.values import AttributeValidator, ValidatedAttributes
 
 from . import prompts
+from .engines import VlmEngine
 from .errors import EngineError, ModelOutputError, StageFailed
 from .parsing import parse_json_object
 from .product import Product
@@ -27,12 +33,6 @@ ATTRIBUTE_STAGE = "attributes"
 T = TypeVar("T")
 
 
-class VlmEngine(Protocol):
-    """The `vlm` contract: a full chat prompt and an optional encoded image in, generated text out."""
-
-    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str: ...
-
-
 class ChainObserver(Protocol):
     """Where the chain reports what operators count (Triton metrics, logs, tests)."""
 
@@ -41,6 +41,8 @@ class ChainObserver(Protocol):
     def stage_failed(self, stage: str) -> None: ...
     def category_corrected(self) -> None: ...
     def values_dropped(self, count: int) -> None: ...
+    def inflight_changed(self, count: int) -> None: ...
+    def request_refused(self, reason: str) -> None: ...
 
 
 class NullObserver:
@@ -59,12 +61,19 @@ class NullObserver:
     def values_dropped(self, count: int) -> None:
         pass
 
+    def inflight_changed(self, count: int) -> None:
+        pass
+
+    def request_refused(self, reason: str) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class ChainSettings:
     max_retries_per_stage: int = 2
     category_max_tokens: int = 256
     attribute_max_tokens: int = 512
+    attempt_timeout_s: float | None = None  # a stage attempt that takes longer fails (and is retried)
 
 
 @dataclass(frozen=True)
@@ -110,17 +119,17 @@ class ProductUnderstandingChain:
         self._corrector = corrector or CategoryCorrector(taxonomy)
         self._validator = AttributeValidator()
 
-    def run(self, product: Product) -> Prediction:
-        category, category_retries = self._stage(CATEGORY_STAGE, lambda: self._categorize(product))
-        attributes, attribute_retries = self._stage(ATTRIBUTE_STAGE, lambda: self._attributes(product, category))
+    async def run(self, product: Product) -> Prediction:
+        category, category_retries = await self._stage(CATEGORY_STAGE, lambda: self._categorize(product))
+        attributes, attribute_retries = await self._stage(ATTRIBUTE_STAGE, lambda: self._attributes(product, category))
         return Prediction(category, attributes, category_retries + attribute_retries)
 
-    def _stage(self, stage: str, attempt: Callable[[], T]) -> tuple[T, int]:
+    async def _stage(self, stage: str, attempt: Callable[[], Awaitable[T]]) -> tuple[T, int]:
         attempts = 1 + self._settings.max_retries_per_stage
         for number in range(attempts):
             started = time.perf_counter()
             try:
-                result = attempt()
+                result = await self._within_deadline(stage, attempt())
             except (ModelOutputError, EngineError) as error:
                 if number + 1 == attempts:
                     self._observer.stage_failed(stage)
@@ -131,15 +140,22 @@ class ProductUnderstandingChain:
             return result, number
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _categorize(self, product: Product) -> CategoryAnswer:
-        output = self._engine.generate(
+    async def _within_deadline(self, stage: str, attempt: Awaitable[T]) -> T:
+        timeout = self._settings.attempt_timeout_s
+        try:
+            return await asyncio.wait_for(attempt, timeout)
+        except TimeoutError as error:
+            raise EngineError(f"{stage} attempt took longer than {timeout:g} s") from error
+
+    async def _categorize(self, product: Product) -> CategoryAnswer:
+        output = await self._engine.generate(
             prompts.category_prompt(product), product.image, self._settings.category_max_tokens
         )
         parsed = parse_json_object(output, required=("category",))
         path = parsed["category"]
         if not isinstance(path, str) or not path.strip():
             raise ModelOutputError("model output has no category path")
-        corrected = self._corrector.correct(path)
+        corrected = await asyncio.to_thread(self._corrector.correct, path)
         if corrected.corrected:
             self._observer.category_corrected()
         return CategoryAnswer(
@@ -149,16 +165,16 @@ class ProductUnderstandingChain:
             image_description=_text(parsed.get("image_description")) if product.image is not None else "",
         )
 
-    def _attributes(self, product: Product, answer: CategoryAnswer) -> ValidatedAttributes:
+    async def _attributes(self, product: Product, answer: CategoryAnswer) -> ValidatedAttributes:
         category = self._taxonomy.category(answer.category.id)
         if not category.attributes:
             return ValidatedAttributes()
         prompt = prompts.attribute_prompt(product, category.full_name, category.attributes)
-        output = self._engine.generate(prompt, product.image, self._settings.attribute_max_tokens)
+        output = await self._engine.generate(prompt, product.image, self._settings.attribute_max_tokens)
         proposed = parse_json_object(output, required=("attributes",))["attributes"]
         if not isinstance(proposed, dict):
             raise ModelOutputError("model output 'attributes' is not an object")
-        validated = self._validator.validate(category, proposed)
+        validated = await asyncio.to_thread(self._validator.validate, category, proposed)
         if validated.dropped:
             self._observer.values_dropped(len(validated.dropped))
         return validated

@@ -6,6 +6,8 @@ anywhere else.
 
 from __future__ import annotations
 
+import logging
+
 from catalogvlm.errors import INVALID_ARGUMENT, UNAVAILABLE, CatalogvlmError
 
 
@@ -53,3 +55,11 @@ class Overloaded(PipelineError):
 def status_of(error: BaseException) -> str:
     """The status a server answers `error` with: its own, or INTERNAL for anything unexpected."""
     return error.status if isinstance(error, CatalogvlmError) else CatalogvlmError.status
+
+
+def public_message(error: BaseException, log: logging.Logger) -> str:
+    """What a caller is told: our own errors' messages; for anything else only its type, the rest logged."""
+    if isinstance(error, CatalogvlmError):
+        return str(error)
+    log.error("unexpected error", exc_info=error)
+    return f"internal error ({type(error).__name__}); the server log has the details"

@@ -16,9 +16,9 @@ def product_from_raw(raw: Mapping[str, bytes | str | None], image: bytes | None,
     texts = {name: decode_text(name, raw.get(name), limits.text_limit(name)) for name in TEXT_FIELDS}
     if not texts["title"]:
         raise InvalidInput("title", "is empty; every product needs a title")
-    if image is not None and len(image) == 0:
-        image = None
     if image is not None:
+        if not image:  # a broken download or an empty upload: the caller must learn it, not get a text-only answer
+            raise InvalidInput("image", "is empty")
         check_image(image, limits)
     return Product(**texts, image=image)
 

@@ -1,18 +1,21 @@
 """The two services as a server adapter sees them: decoded request fields in, response values out.
 
-Triton's model.py files and the Dynamo worker both wrap these, so the request handling, the chain and the
-validation rules exist once. Settings come from a model's config.pbtxt `parameters`, the one place a
-deployment sets them for either server.
+Triton's model.py files and the Dynamo worker both wrap these, so the request handling, the chain, the
+validation rules and the back-pressure exist once. Settings come from a model's config.pbtxt `parameters`,
+the one place a deployment sets them for either server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
-from .chain import ChainObserver, ChainSettings, ProductUnderstandingChain, VlmEngine
+from .admission import Admission
+from .chain import ChainObserver, ChainSettings, NullObserver, ProductUnderstandingChain
+from .engines import VlmEngine
 from .errors import InvalidInput
 from .limits import Limits
 from .product import TEXT_FIELDS, product_from_raw
@@ -21,20 +24,32 @@ MAX_CATEGORIES_PER_REQUEST = 1024
 
 
 class ProductUnderstandingService:
+    """Many products in flight at once on one event loop, each awaiting its two engine calls."""
+
     def __init__(self, parameters: Mapping[str, str], engine: VlmEngine, observer: ChainObserver | None = None) -> None:
+        observer = observer or NullObserver()
         self.limits = Limits.from_parameters(parameters)
+        timeout_ms = int(parameters["vlm_timeout_ms"])
         settings = ChainSettings(
             max_retries_per_stage=int(parameters["max_retries_per_stage"]),
             category_max_tokens=int(parameters["category_max_tokens"]),
             attribute_max_tokens=int(parameters["attribute_max_tokens"]),
+            attempt_timeout_s=timeout_ms / 1000 if timeout_ms > 0 else None,
         )
         taxonomy = load_taxonomy(parameters["taxonomy_dir"])
         self.chain = ProductUnderstandingChain(taxonomy, engine, settings, observer=observer)
+        self.admission = Admission(
+            int(parameters["max_inflight"]), int(parameters["max_inflight_image_mib"]) * 1024 * 1024, observer
+        )
 
-    def answer(self, raw: Mapping[str, bytes | None], image: bytes | None) -> str:
-        """The `result` JSON for one product, or InvalidInput / StageFailed."""
-        product = product_from_raw({name: raw.get(name) for name in TEXT_FIELDS}, image, self.limits)
-        return json.dumps(self.chain.run(product).to_dict(), ensure_ascii=False)
+    async def answer(self, raw: Mapping[str, bytes | None], image: bytes | None) -> str:
+        """The `result` JSON for one product, or InvalidInput / StageFailed / Overloaded."""
+        with self.admission.admit(len(image or b"")):
+            texts = {name: raw.get(name) for name in TEXT_FIELDS}
+            # Decoding the image to check it is the request's heaviest CPU step: off the event loop.
+            product = await asyncio.to_thread(product_from_raw, texts, image, self.limits)
+            prediction = await self.chain.run(product)
+        return json.dumps(prediction.to_dict(), ensure_ascii=False)
 
 
 class TaxonomyValidationService:

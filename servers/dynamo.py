@@ -13,7 +13,7 @@ from pathlib import Path
 import tritonclient.grpc as grpcclient
 
 from .base import Ports, ServerError
-from .dynamo_worker.args import SERVED_MODELS
+from .dynamo_worker.repository import served_models
 
 READY_TIMEOUT_S = 240.0
 # Dynamo's own planes pick a non-loopback address unless told otherwise.
@@ -70,12 +70,13 @@ class DynamoDeployment:
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
+        expected = [model.name for model in served_models(self._repository)]
         while time.monotonic() < deadline:
             if self.exited():
                 raise ServerError("a Dynamo process exited while starting")
             try:
                 with grpcclient.InferenceServerClient(self.grpc_url) as client:
-                    if all(client.is_model_ready(model) for model in SERVED_MODELS):
+                    if all(client.is_model_ready(model) for model in expected):
                         return
             except Exception:
                 pass

@@ -12,6 +12,7 @@ and each candidate path is scored level by level, vectorised:
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -20,6 +21,8 @@ from rapidfuzz import fuzz, process
 from .index import Taxonomy
 from .model import Category, CorrectedCategory, TaxonomyInputError
 from .normalize import MAX_QUERY_CHARS, compact, segment_key, split_path
+
+TOKEN_CACHE_SIZE = 65_536
 
 # Words shoppers and models use where the taxonomy says something else (singular, normalised form).
 RETAIL_SYNONYMS = {
@@ -91,7 +94,8 @@ class CategoryCorrector:
         self._vocabulary = sorted(self._names_with_token)
         self._names_by_compact = {c: i for i, c in enumerate(self._name_compacts)}
         self._verticals = frozenset(c.short_id for c in taxonomy.verticals)
-        self._token_cache: dict[str, tuple[str, ...]] = {}
+        # Query words are clients' text: the cache of their nearest index words is bounded (and thread-safe).
+        self._nearest_tokens_cached = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._nearest_tokens)
         self._row_by_key_path = {
             tuple(self._name_keys[i] for i in paths[row, : self._depths[row]]): row for row in range(len(paths))
         }
@@ -212,10 +216,7 @@ class CategoryCorrector:
         """The index's words for a query word: itself, a near spelling, or the parts of a compound."""
         if token in self._names_with_token:
             return (token,)
-        known = self._token_cache.get(token)
-        if known is None:
-            known = self._token_cache[token] = self._nearest_tokens(token)
-        return known
+        return self._nearest_tokens_cached(token)
 
     def _nearest_tokens(self, token: str) -> tuple[str, ...]:
         for cut in (1, *range(3, len(token) - 2)):  # one-letter heads exist: "t shirt", "x ray", "u lock"

@@ -53,27 +53,44 @@ def qwen_tokenizer_dir() -> Path:
 
 # --- The service on a real server, once per backend: tritonserver, then Dynamo's frontend + our worker ---
 
-TEST_MODELS = Path(__file__).parent / "models"
+TESTS_DIR = Path(__file__).parent
+TEST_MODELS = TESTS_DIR / "models"
+SCRIPTED_ENGINE = "engine_doubles:ScriptedEngine"
+# A small max_inflight on one instance, so refusal is reachable; four engine instances, so batches overlap.
+SLOW_MAX_INFLIGHT = 6
+
+
+def test_double_models():
+    """The scripted engine (tests/engine_doubles.py) behind two more product_understanding models."""
+    from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
+
+    def engine(name: str, instances: int) -> ServedModel:
+        values = {"engine_factory": SCRIPTED_ENGINE, "vlm_instances": str(instances)}
+        files = {"1/engine_doubles.py": TESTS_DIR / "engine_doubles.py"}  # beside model.py, on its import path
+        return ServedModel(name, MODEL_SOURCES / "engine_vlm", values=values, files=files)
+
+    def pipeline(name: str, vlm: str, **values: str) -> ServedModel:
+        return ServedModel(name, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": vlm, **values})
+
+    return (
+        engine("scripted_vlm", 1),
+        engine("parallel_vlm", 4),
+        pipeline("product_understanding_flaky", "scripted_vlm"),
+        pipeline("product_understanding_slow", "parallel_vlm", bls_instances="1", max_inflight=f"{SLOW_MAX_INFLIGHT}"),
+    )
 
 
 @pytest.fixture(scope="session", params=["triton", "dynamo"])
 def server(request, tmp_path_factory):
-    from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
     from catalogvlm.servers import served
 
     backend = request.param
-    extra = (
-        ServedModel("flaky_vlm", TEST_MODELS / "flaky_vlm"),
-        ServedModel(
-            "product_understanding_flaky",
-            MODEL_SOURCES / "product_understanding",
-            values={"vlm_model_name": "flaky_vlm"},
-        ),
-    )
     root = tmp_path_factory.mktemp(backend)
     log_file = root / "server.log"
     try:
-        with served("cpu", backend=backend, repository=root / "repository", log_file=log_file, extra_models=extra) as s:
+        with served(
+            "cpu", backend=backend, repository=root / "repository", log_file=log_file, extra_models=test_double_models()
+        ) as s:
             s.backend = backend
             yield s
     finally:

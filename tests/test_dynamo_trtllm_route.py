@@ -54,8 +54,9 @@ def route(tmp_path_factory, qwen_tokenizer_dir):
 
     runtime, engine = asyncio.run_coroutine_threadsafe(connect(), loop).result(60)
     try:
-        _wait_for_worker(engine)
-        yield engine
+        on_loop = _OnLoop(engine, loop)
+        _wait_for_worker(on_loop)
+        yield on_loop
     finally:
         loop.call_soon_threadsafe(runtime.shutdown)
         worker.terminate()
@@ -64,7 +65,18 @@ def route(tmp_path_factory, qwen_tokenizer_dir):
         print((root / "worker.log").read_text(errors="replace")[-2_000:])
 
 
-def _wait_for_worker(engine: TrtllmVlmEngine, timeout_s: float = 90.0) -> None:
+class _OnLoop:
+    """The engine's coroutines run on the Dynamo runtime's loop; a test waits for their answers."""
+
+    def __init__(self, engine: TrtllmVlmEngine, loop: asyncio.AbstractEventLoop) -> None:
+        self.engine = engine
+        self._loop = loop
+
+    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        return asyncio.run_coroutine_threadsafe(self.engine.generate(prompt, image, max_tokens), self._loop).result(60)
+
+
+def _wait_for_worker(engine: _OnLoop, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -77,20 +89,20 @@ def _wait_for_worker(engine: TrtllmVlmEngine, timeout_s: float = 90.0) -> None:
 
 
 def test_stage_prompt_with_image_streams_back_through_the_kv_router(route):
-    before = route.kv_reuse.prompt_tokens
+    before = route.engine.kv_reuse.prompt_tokens
     product = Product(title="Merino wool beanie", image=images.product_photo())
     answer = route.generate(category_prompt(product), product.image, 12)
     assert isinstance(answer, str) and answer  # the mocker's tokens, decoded with the checkpoint's tokenizer
-    prompt_tokens = len(route._tokenizer.encode(category_prompt(product), add_special_tokens=False).ids)
-    assert route.kv_reuse.prompt_tokens - before == prompt_tokens
+    prompt_tokens = len(route.engine._tokenizer.encode(category_prompt(product), add_special_tokens=False).ids)
+    assert route.engine.kv_reuse.prompt_tokens - before == prompt_tokens
 
 
 def test_shared_instruction_prefix_is_served_from_cache(route):
     route.generate(category_prompt(Product(title="Trail running shoe")), None, 4)
-    cached_before = route.kv_reuse.cached_tokens
+    cached_before = route.engine.kv_reuse.cached_tokens
     route.generate(category_prompt(Product(title="Cast iron skillet, 26 cm")), None, 4)
     # different products, same ~300 instruction tokens first: at least 8 full 32-token blocks come from cache
-    assert route.kv_reuse.cached_tokens - cached_before >= 8 * 32
+    assert route.engine.kv_reuse.cached_tokens - cached_before >= 8 * 32
 
 
 def test_images_travel_as_data_urls():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import images
@@ -129,20 +130,20 @@ def common_prefix(texts: list[str]) -> str:
     return first[:length]
 
 
-class ScriptedEngine:
+class ReplayEngine:
     """A `vlm` that replays answers: for unit-testing the chain's retry rules without a server."""
 
     def __init__(self, answers):
         self.answers = list(answers)
         self.prompts = []
 
-    def generate(self, prompt, image, max_tokens):
+    async def generate(self, prompt, image, max_tokens):
         self.prompts.append(prompt)
         return self.answers.pop(0)
 
 
 def test_chain_retries_each_stage_on_its_own(taxonomy, corrector):
-    engine = ScriptedEngine(
+    engine = ReplayEngine(
         [
             "no json here",
             json.dumps({"category": "Apparel & Accessories > Clothing > Dresses", "simplified_description": "A dress"}),
@@ -151,7 +152,7 @@ def test_chain_retries_each_stage_on_its_own(taxonomy, corrector):
         ]
     )
     chain = ProductUnderstandingChain(taxonomy, engine, ChainSettings(max_retries_per_stage=1), corrector=corrector)
-    prediction = chain.run(Product(title="Red Dress")).to_dict()
+    prediction = asyncio.run(chain.run(Product(title="Red Dress"))).to_dict()
     assert prediction["retries"] == 2
     assert prediction["category"]["full_name"] == "Apparel & Accessories > Clothing > Dresses"
     assert [v["name"] for v in prediction["attributes"][0]["values"]] == ["Red"]
@@ -160,7 +161,7 @@ def test_chain_retries_each_stage_on_its_own(taxonomy, corrector):
 
 
 def test_chain_fails_when_a_stage_exhausts_retries(taxonomy, corrector):
-    engine = ScriptedEngine(["{}", "{}"])
+    engine = ReplayEngine(["{}", "{}"])
     chain = ProductUnderstandingChain(taxonomy, engine, ChainSettings(max_retries_per_stage=1), corrector=corrector)
     with pytest.raises(StageFailed, match="category failed after 2 attempts"):
-        chain.run(Product(title="Mug"))
+        asyncio.run(chain.run(Product(title="Mug")))

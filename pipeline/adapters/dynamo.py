@@ -1,23 +1,22 @@
 """Dynamo glue: tensor-based models (KServe v2 through Dynamo's frontend) over the same pipeline services.
 
 Requests arrive as Dynamo tensor dicts; inputs are checked against the model's own Triton ModelConfig (so
-Triton and Dynamo reject the same requests with the same field names), the blocking pipeline call runs in
-a thread pool off the event loop, and errors map to Dynamo's exception types (INVALID_ARGUMENT for bad
-input).
+Triton and Dynamo reject the same requests with the same field names). The worker's event loop awaits the
+same asynchronous chain the Triton model runs, so no thread pool bounds how many products are in flight
+(`max_inflight` does). Errors become the Dynamo exception class the contract names for their status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import numpy as np
 import tritonclient.grpc.model_config_pb2 as mc
 from dynamo.common.backend.health_check import is_probe
-from dynamo.llm.exceptions import InvalidArgument, Unknown, WorkerUnavailable
+from dynamo.llm import exceptions as dynamo_errors
 from dynamo.triton.util import (
     DYNAMO_TO_TRITON_DTYPE,
     TRITON_TO_DYNAMO_DTYPE,
@@ -25,41 +24,33 @@ from dynamo.triton.util import (
     numpy_to_dynamo_values,
 )
 
-from ..errors import EngineError, InvalidInput, StageFailed
+from ..contract import CATEGORY_INPUT_NAME, DYNAMO_ERROR_CLASSES, IMAGE_INPUT_NAME, RESULT_OUTPUT_NAME
+from ..errors import InvalidInput, public_message, status_of
 from ..product import TEXT_FIELDS
 from ..service import ProductUnderstandingService, TaxonomyValidationService
 
 log = logging.getLogger(__name__)
 
 Inputs = Mapping[str, np.ndarray]
-Compute = Callable[[Inputs], dict[str, np.ndarray]]
+Compute = Callable[[Inputs], Awaitable[dict[str, np.ndarray]]]
 
 
 class TensorModel:
     """One Triton-contract model served by Dynamo: `generate` is the endpoint handler."""
 
-    def __init__(
-        self, config: mc.ModelConfig, compute: Callable[[Inputs], dict[str, np.ndarray]], pool: ThreadPoolExecutor
-    ):
+    def __init__(self, config: mc.ModelConfig, compute: Compute) -> None:
         self.config = config
         self.name = config.name
         self._compute = compute
-        self._pool = pool
 
     async def generate(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         if is_probe(request):
             yield {"id": "", "model": self.name, "tensors": []}
             return
         try:
-            inputs = self._checked_inputs(request.get("tensors") or [])
-            outputs = await asyncio.get_running_loop().run_in_executor(self._pool, self._compute, inputs)
-        except InvalidInput as error:
-            raise InvalidArgument(str(error)) from None
-        except (StageFailed, EngineError) as error:
-            raise WorkerUnavailable(str(error)) from None
+            outputs = await self._compute(self._checked_inputs(request.get("tensors") or []))
         except Exception as error:
-            log.exception("unexpected error in %s", self.name)
-            raise Unknown(f"{self.name}: internal error ({type(error).__name__})") from None
+            raise dynamo_error(error) from None
         yield {"id": request.get("id", ""), "model": self.name, "tensors": [_tensor(k, v) for k, v in outputs.items()]}
 
     def _checked_inputs(self, tensors: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -84,21 +75,28 @@ class TensorModel:
         return received
 
 
-def product_understanding(config: mc.ModelConfig, service: ProductUnderstandingService, pool: ThreadPoolExecutor):
-    def compute(inputs: Inputs) -> dict[str, np.ndarray]:
+def dynamo_error(error: BaseException) -> Exception:
+    """The Dynamo exception the contract names for the error's status (catalogvlm.errors)."""
+    error_class = getattr(dynamo_errors, DYNAMO_ERROR_CLASSES[status_of(error)][0])
+    return error_class(public_message(error, log))
+
+
+def product_understanding(config: mc.ModelConfig, service: ProductUnderstandingService) -> TensorModel:
+    async def compute(inputs: Inputs) -> dict[str, np.ndarray]:
         raw = {name: _single_bytes(inputs[name]) for name in TEXT_FIELDS if name in inputs}
-        image = inputs["image"].astype(np.uint8).tobytes() if "image" in inputs else None
-        return {"result": np.array([service.answer(raw, image).encode()], dtype=np.object_)}
+        image = inputs[IMAGE_INPUT_NAME].astype(np.uint8).tobytes() if IMAGE_INPUT_NAME in inputs else None
+        return {RESULT_OUTPUT_NAME: np.array([(await service.answer(raw, image)).encode()], dtype=np.object_)}
 
-    return TensorModel(config, compute, pool)
+    return TensorModel(config, compute)
 
 
-def taxonomy_validate(config: mc.ModelConfig, service: TaxonomyValidationService, pool: ThreadPoolExecutor):
-    def compute(inputs: Inputs) -> dict[str, np.ndarray]:
-        answers = service.answer(inputs["category"].reshape(-1).tolist())
-        return {"result": np.array([a.encode() for a in answers], dtype=np.object_)}
+def taxonomy_validate(config: mc.ModelConfig, service: TaxonomyValidationService) -> TensorModel:
+    async def compute(inputs: Inputs) -> dict[str, np.ndarray]:
+        queries = inputs[CATEGORY_INPUT_NAME].reshape(-1).tolist()
+        answers = await asyncio.to_thread(service.answer, queries)
+        return {RESULT_OUTPUT_NAME: np.array([a.encode() for a in answers], dtype=np.object_)}
 
-    return TensorModel(config, compute, pool)
+    return TensorModel(config, compute)
 
 
 def _single_bytes(array: np.ndarray) -> bytes:

@@ -42,24 +42,21 @@ class KvReuse:
 
 
 class TrtllmVlmEngine:
-    def __init__(self, router, tokenizer, route: TrtllmRoute, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, router, tokenizer, route: TrtllmRoute) -> None:
         self._router = router
         self._tokenizer = tokenizer
         self._route = route
-        self._loop = loop
         self.kv_reuse = KvReuse()
 
     @classmethod
     async def connect(cls, runtime, route: TrtllmRoute) -> TrtllmVlmEngine:
         router = KvRouter(runtime.endpoint(route.endpoint), route.kv_block_size, KvRouterConfig())
-        return cls(router, load_tokenizer(route.tokenizer_dir), route, asyncio.get_running_loop())
+        return cls(router, load_tokenizer(route.tokenizer_dir), route)
 
-    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
-        future = asyncio.run_coroutine_threadsafe(self._generate(prompt, image, max_tokens), self._loop)
+    async def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
         try:
-            return future.result(self._route.timeout_s)
+            return await asyncio.wait_for(self._generate(prompt, image, max_tokens), self._route.timeout_s)
         except TimeoutError as error:
-            future.cancel()
             raise EngineError(f"{self._route.endpoint}: no answer within {self._route.timeout_s:.0f} s") from error
 
     async def _generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:

@@ -1,4 +1,5 @@
-"""Triton Python-backend glue, imported only by `model.py` files running inside tritonserver."""
+"""Triton Python-backend glue: tensors, the status of an error, the `vlm` over BLS, metrics. Imported only
+inside tritonserver (by the model classes in `triton_models.py`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from catalogvlm.errors import INVALID_ARGUMENT
+
 from .. import contract
-from ..errors import EngineError, InvalidInput, PipelineError, StageFailed
+from ..errors import EngineError, InvalidInput, public_message, status_of
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +71,20 @@ def text_tensor(name: str, values: str | Iterable[str], batch_of_one: bool = Fal
     return pb_utils.Tensor(name, array[None] if batch_of_one else array)
 
 
-def error_response(error: Exception) -> pb_utils.InferenceResponse:
-    """Map the pipeline's errors to Triton status codes, with a message and never a traceback."""
-    if isinstance(error, InvalidInput):
-        code = pb_utils.TritonError.INVALID_ARG
-    elif isinstance(error, StageFailed | EngineError):
-        code = pb_utils.TritonError.UNAVAILABLE
-    else:
-        code = pb_utils.TritonError.INTERNAL
-    if not isinstance(error, PipelineError):
-        log.exception("unexpected error", exc_info=error)
-    return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), code))
+# pb_utils.TritonError's code names, where they differ from the gRPC status names of catalogvlm.errors.
+_TRITON_CODE_NAMES = {INVALID_ARGUMENT: "INVALID_ARG"}
+
+
+def error_response(error: BaseException) -> pb_utils.InferenceResponse:
+    """The error's own status (catalogvlm.errors) as a Triton error, with a message and never a traceback."""
+    status = status_of(error)
+    code = getattr(pb_utils.TritonError, _TRITON_CODE_NAMES.get(status, status))
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(public_message(error, log), code))
 
 
 class BlsVlmEngine:
-    """The `vlm` contract over a BLS call: whichever engine serves that model (CPU, TensorRT-LLM) answers.
+    """The `vlm` contract over an asynchronous BLS call: whichever engine serves that model (CPU, TensorRT-LLM)
+    answers, while this instance's event loop carries the other products in flight.
 
     `vlm` batches in every profile (the GPU ensemble's models must), so each call is a batch of one.
     """
@@ -91,7 +93,7 @@ class BlsVlmEngine:
         self._model_name = model_name
         self._timeout_ms = timeout_ms
 
-    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+    async def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
         inputs = [
             text_tensor(contract.TEXT_INPUT, prompt, batch_of_one=True),
             pb_utils.Tensor(contract.MAX_TOKENS_INPUT, np.array([[max_tokens]], dtype=np.int32)),
@@ -104,7 +106,7 @@ class BlsVlmEngine:
             inputs=inputs,
             timeout=self._timeout_ms * 1000,
         )
-        response = request.exec()
+        response = await request.async_exec()
         if response.has_error():
             error = response.error()
             if error.code() == pb_utils.TritonError.INVALID_ARG:  # e.g. a product too long for the engine
@@ -122,6 +124,7 @@ _METRICS = {
     "failures": ("stage_failures_total", "Stages that failed after all their retries", "COUNTER", True),
     "latency": ("stage_latency_seconds", "Latency of successful stage attempts", "HISTOGRAM", True),
 }
+REFUSAL_REASONS = ("max_inflight", "max_inflight_image_bytes", "shutting_down")
 
 
 class TritonMetrics:
@@ -130,7 +133,7 @@ class TritonMetrics:
     The families are kept on the instance: Triton requires a MetricFamily to outlive its metrics.
     """
 
-    def __init__(self, model_name: str, stages: Iterable[str]) -> None:
+    def __init__(self, model_name: str, instance_name: str, stages: Iterable[str]) -> None:
         stages = tuple(stages)
         self._families = {}
         self._metrics: dict[tuple[str, str | None], pb_utils.Metric] = {}
@@ -141,6 +144,21 @@ class TritonMetrics:
             for stage in stages if per_stage else (None,):
                 labels = {"model": model_name, **({"stage": stage} if stage else {})}
                 self._metrics[key, stage] = family.Metric(labels=labels, **extra)
+        refused = self._families["refused"] = pb_utils.MetricFamily(
+            f"{METRIC_PREFIX}_requests_refused_total",
+            "Requests refused at once (UNAVAILABLE)",
+            pb_utils.MetricFamily.COUNTER,
+        )
+        for reason in REFUSAL_REASONS:
+            self._metrics["refused", reason] = refused.Metric(labels={"model": model_name, "reason": reason})
+        # Per instance: each instance admits up to its own max_inflight, and a gauge shared by instances would
+        # only show the last one's count.
+        inflight = self._families["inflight"] = pb_utils.MetricFamily(
+            f"{METRIC_PREFIX}_inflight_requests",
+            "Products this model instance carries now",
+            pb_utils.MetricFamily.GAUGE,
+        )
+        self._metrics["inflight", None] = inflight.Metric(labels={"model": model_name, "instance": instance_name})
 
     def stage_finished(self, stage: str, seconds: float) -> None:
         self._metrics["latency", stage].observe(seconds)
@@ -156,3 +174,9 @@ class TritonMetrics:
 
     def values_dropped(self, count: int) -> None:
         self._metrics["dropped", None].increment(count)
+
+    def inflight_changed(self, count: int) -> None:
+        self._metrics["inflight", None].set(count)
+
+    def request_refused(self, reason: str) -> None:
+        self._metrics["refused", reason].increment(1)

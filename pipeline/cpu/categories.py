@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,27 +111,36 @@ class CategoryClassifier:
 
     def classify(self, fields: Mapping[str, str]) -> tuple[Category, float]:
         """The category, and the share of probability mass under it (a confidence in [0, 1])."""
-        scores = self.scores(fields)
-        row, mass = self._tree.descend(scores, self._settings.temperature, self._settings.descend_share)
-        return self._categories[row], mass
+        return self.classify_many([fields])[0]
 
-    def scores(self, fields: Mapping[str, str]) -> np.ndarray:
-        lexical = self._lexical.scores(fields)
+    def classify_many(self, products: Sequence[Mapping[str, str]]) -> list[tuple[Category, float]]:
+        """`classify` for a batch: the texts of all products are embedded in one pass."""
+        answers = []
+        for scores in self.scores_many(products):
+            row, mass = self._tree.descend(scores, self._settings.temperature, self._settings.descend_share)
+            answers.append((self._categories[row], mass))
+        return answers
+
+    def scores_many(self, products: Sequence[Mapping[str, str]]) -> list[np.ndarray]:
+        lexical = [self._lexical.scores(fields) for fields in products]
         if self._vectors is None:
             return lexical
         weight = self._settings.embedding_weight
-        return weight * self._embedding_scores(fields) + (1.0 - weight) * lexical
+        embedding = self._embedding_scores(products)
+        return [weight * embedding[:, i] + (1.0 - weight) * lexical[i] for i in range(len(products))]
 
-    def _embedding_scores(self, fields: Mapping[str, str]) -> np.ndarray:
-        """Similarity of the whole product to each category path, and, when the merchant gave a product type
-        (often a category name in their words: "Silver necklace", "Floreros"), of that type alone."""
-        product_type = fields.get("product_type", "")
-        texts = [product_text(fields), product_type] if product_type else [product_text(fields)]
+    def _embedding_scores(self, products: Sequence[Mapping[str, str]]) -> np.ndarray:
+        """Similarity of each whole product to each category path (one column per product), blended, when the
+        merchant gave a product type (often a category name in their words: "Silver necklace", "Floreros"),
+        with the similarity of that type alone."""
+        types = [fields.get("product_type", "") for fields in products]
+        texts = [product_text(fields) for fields in products] + [t for t in types if t]
         similarities = np.asarray(self._vectors) @ self._encoder.encode(texts).T
-        if not product_type:
-            return similarities[:, 0]
+        whole, by_type = similarities[:, : len(products)], similarities[:, len(products) :]
         share = self._settings.product_type_weight
-        return (1.0 - share) * similarities[:, 0] + share * similarities[:, 1]
+        typed = np.flatnonzero([bool(t) for t in types])
+        whole[:, typed] = (1.0 - share) * whole[:, typed] + share * by_type
+        return whole
 
 
 @dataclass(frozen=True)

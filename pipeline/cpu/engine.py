@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import cachetools
 import numpy as np
 
-from catalogvlm.taxonomy import Taxonomy, load_taxonomy
+from catalogvlm.taxonomy import Category, Taxonomy, load_taxonomy
 
 from .. import prompts
-from ..errors import EngineError, ModelOutputError
+from ..engines import BatchAnswers, GenerationRequest
+from ..errors import EngineError, ModelOutputError, PipelineError
 from ..images import ImageSummary, decoded_rgb, image_format, summarize
 from ..limits import Limits
 from .attributes import mentioned_values
@@ -35,7 +39,9 @@ class CpuVlmEngine:
         """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone."""
         self._classifier = CategoryClassifier(taxonomy, category_vectors)
         self._limits = limits or Limits()
-        self._summaries: dict[bytes, ImageSummary] = {}  # by digest: stage 2 reuses stage 1's look
+        # By digest, bounded, shared by the threads that run batches: stage 2 reuses stage 1's look.
+        self._summaries: cachetools.LRUCache[bytes, ImageSummary] = cachetools.LRUCache(SUMMARY_CACHE_SIZE)
+        self._summaries_lock = threading.Lock()
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> CpuVlmEngine:
@@ -50,42 +56,70 @@ class CpuVlmEngine:
             )
         return cls(taxonomy, Limits.from_parameters(parameters), vectors)
 
-    def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> BatchAnswers:
+        """Answers in request order; the category prompts of the batch are classified in one embedding pass."""
+        readings = [self._read(request) for request in requests]
+        to_classify = [r for r in readings if isinstance(r, _Reading) and r.menu is None]
+        categories = iter(self._classifier.classify_many([with_glosses(r.fields) for r in to_classify]))
+        return [self._answer(r, request.max_tokens, categories) for r, request in zip(readings, requests, strict=True)]
+
+    def _answer(
+        self, reading: _Reading | PipelineError, max_tokens: int, categories: Iterator[tuple[Category, float]]
+    ) -> str | PipelineError:
+        if isinstance(reading, PipelineError):
+            return reading
+        text = self._attributes(reading) if reading.menu is not None else self._category(reading, next(categories)[0])
+        return _within(text, max_tokens)
+
+    def _read(self, request: GenerationRequest) -> _Reading | PipelineError:
         try:
-            fields = prompts.product_from_prompt(prompt)
+            fields = prompts.product_from_prompt(request.prompt)
+            menu = prompts.read_block(request.prompt, "attribute_menu")
+            return _Reading(fields, self._image_summary(request.image), None if menu is None else json.loads(menu))
         except (ModelOutputError, json.JSONDecodeError) as error:
-            raise EngineError(f"the prompt carries no readable <product> block: {error}") from error
-        summary = self._image_summary(image)
-        if prompts.read_block(prompt, "attribute_menu") is not None:
-            answer: dict[str, object] = self._attributes(prompt, fields, summary)
-        else:
-            answer = self._category(fields, summary)
-        return _within(json.dumps(answer, ensure_ascii=False), max_tokens)
+            return EngineError(f"the prompt carries no readable <product> block or menu: {error}")
+        except PipelineError as error:  # an image the engine cannot decode
+            return error
 
-    def _category(self, fields: dict[str, str], summary: ImageSummary | None) -> dict[str, object]:
-        category, _ = self._classifier.classify(with_glosses(fields))
-        return {
-            "category": category.full_name,
-            "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),
-            "image_description": summary.describe() if summary else "",
-        }
+    @staticmethod
+    def _category(reading: _Reading, category: Category) -> str:
+        fields = reading.fields
+        return json.dumps(
+            {
+                "category": category.full_name,
+                "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),
+                "image_description": reading.summary.describe() if reading.summary else "",
+            },
+            ensure_ascii=False,
+        )
 
-    def _attributes(self, prompt: str, fields: dict[str, str], summary: ImageSummary | None) -> dict[str, object]:
-        menu = prompts.read_json_block(prompt, "attribute_menu")
-        colors = summary.dominant_colors if summary else ()
-        return {"attributes": mentioned_values(menu, with_glosses(fields, descriptive=True), colors)}
+    @staticmethod
+    def _attributes(reading: _Reading) -> str:
+        colors = reading.summary.dominant_colors if reading.summary else ()
+        values = mentioned_values(reading.menu, with_glosses(reading.fields, descriptive=True), colors)
+        return json.dumps({"attributes": values}, ensure_ascii=False)
 
     def _image_summary(self, image: bytes | None) -> ImageSummary | None:
         if not image:
             return None
         digest = hashlib.blake2b(image, digest_size=16).digest()
-        summary = self._summaries.get(digest)
+        with self._summaries_lock:
+            summary = self._summaries.get(digest)
         if summary is None:
             with decoded_rgb(image, self._limits) as rgb:
-                summary = self._summaries[digest] = summarize(rgb, image_format(image))
-            if len(self._summaries) > SUMMARY_CACHE_SIZE:
-                del self._summaries[next(iter(self._summaries))]
+                summary = summarize(rgb, image_format(image))
+            with self._summaries_lock:
+                self._summaries[digest] = summary
         return summary
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What the engine reads in one prompt: the product's fields, its image, and stage 2's attribute menu."""
+
+    fields: Mapping[str, str]
+    summary: ImageSummary | None
+    menu: object | None  # None in a category prompt
 
 
 def _within(text: str, max_tokens: int) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVED_MODELS = ("product_understanding", "taxonomy_validate")
-ENGINE_MODEL = "vlm"
+from catalogvlm.errors import ConfigurationError
+
 ENGINES = ("cpu", "trtllm")
 
 
@@ -20,24 +20,21 @@ class WorkerConfig:
     component: str = "pipeline"
     discovery_backend: str = "file"
     request_plane: str = "tcp"
-    threads: int = 4
-    engine: str = "cpu"  # cpu: the CPU engine in this process; trtllm: dynamo.trtllm workers (GPU route)
+    engine: str = "cpu"  # cpu: the repository's engine models in this process; trtllm: dynamo.trtllm workers
     trtllm_endpoint: str = "dynamo.backend.generate"  # dynamo.trtllm's default endpoint
     trtllm_model: str = "Qwen/Qwen2-VL-7B-Instruct"
     tokenizer_dir: Path | None = None
     kv_block_size: int = 32
 
     def validate(self) -> WorkerConfig:
-        needed = (*SERVED_MODELS, ENGINE_MODEL) if self.engine == "cpu" else SERVED_MODELS
-        missing = [m for m in needed if not (self.repository / m / "config.pbtxt").is_file()]
-        if missing:
-            raise ValueError(f"{self.repository} is not a rendered catalogvlm repository: no {', '.join(missing)}")
-        if self.threads < 1:
-            raise ValueError("--threads must be at least 1")
+        if not self.repository.is_dir():
+            raise ConfigurationError(f"--repository {self.repository} is not a folder")
         if self.engine == "trtllm" and not (self.tokenizer_dir and (self.tokenizer_dir / "tokenizer.json").is_file()):
-            raise ValueError("--engine trtllm needs --tokenizer-dir with the checkpoint's tokenizer.json")
+            raise ConfigurationError("--engine trtllm needs --tokenizer-dir with the checkpoint's tokenizer.json")
         if self.trtllm_endpoint.count(".") != 2:
-            raise ValueError(f"--trtllm-endpoint must be namespace.component.endpoint, got {self.trtllm_endpoint!r}")
+            raise ConfigurationError(
+                f"--trtllm-endpoint must be namespace.component.endpoint, got {self.trtllm_endpoint!r}"
+            )
         return self
 
 
@@ -52,7 +49,6 @@ def parse_args(argv: Sequence[str]) -> WorkerConfig:
     option("--component", "CATALOGVLM_DYNAMO_COMPONENT", "pipeline")
     option("--discovery-backend", "DYN_DISCOVERY_BACKEND", "file", choices=["file", "etcd", "kubernetes", "mem"])
     option("--request-plane", "DYN_REQUEST_PLANE", "tcp", choices=["tcp", "nats"])
-    option("--threads", "CATALOGVLM_DYNAMO_THREADS", 4, type=int)
     option("--engine", "CATALOGVLM_ENGINE", "cpu", choices=ENGINES)
     option("--trtllm-endpoint", "CATALOGVLM_TRTLLM_ENDPOINT", "dynamo.backend.generate")
     option("--trtllm-model", "CATALOGVLM_TRTLLM_MODEL", "Qwen/Qwen2-VL-7B-Instruct")
@@ -63,6 +59,6 @@ def parse_args(argv: Sequence[str]) -> WorkerConfig:
         parser.error("--repository (or CATALOGVLM_REPOSITORY) is required")
     return WorkerConfig(
         Path(args.repository), args.namespace, args.component, args.discovery_backend, args.request_plane,
-        int(args.threads), args.engine, args.trtllm_endpoint, args.trtllm_model,
+        args.engine, args.trtllm_endpoint, args.trtllm_model,
         Path(args.tokenizer_dir) if args.tokenizer_dir else None, int(args.kv_block_size),
     ).validate()  # fmt: skip

@@ -1,62 +1,70 @@
-"""Registers product_understanding and taxonomy_validate with Dynamo as tensor-based models (as dynamo.triton
-does: ModelInput.Tensor, ModelType.TensorBased, the Triton ModelConfig attached) and serves them with the
-same pipeline services as the Triton models. The engine behind both stages is the CPU engine in this process
-(`--engine cpu`) or dynamo.trtllm workers reached through a KV-aware router (`--engine trtllm`)."""
+"""Registers the repository's pipeline models (product_understanding, taxonomy_validate and any variants) with
+Dynamo as tensor-based models (as dynamo.triton does: ModelInput.Tensor, ModelType.TensorBased, the Triton
+ModelConfig attached) and serves them with the same pipeline services as the Triton models, on this
+process's event loop. The engine behind both stages is the repository's engine model run in this process
+behind a micro-batcher (`--engine cpu`) or dynamo.trtllm workers reached through a KV-aware router
+(`--engine trtllm`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import tritonclient.grpc.model_config_pb2 as mc
 import uvloop
 from dynamo.common.utils.graceful_shutdown import install_signal_handlers
 from dynamo.common.utils.runtime import create_runtime
 from dynamo.llm import ModelInput, ModelType, WorkerType, register_model
 from dynamo.triton.health_check import TritonHealthCheckPayload
 from dynamo.triton.util import endpoint_slug
-from google.protobuf import text_format
 
 from catalogvlm.pipeline.adapters import dynamo as adapters
 from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine
-from catalogvlm.pipeline.chain import VlmEngine
-from catalogvlm.pipeline.cpu import CpuVlmEngine
+from catalogvlm.pipeline.engines import MicroBatcher, VlmEngine, load_engine
 from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService
 
-from .args import ENGINE_MODEL, WorkerConfig, parse_args
+from .args import WorkerConfig, parse_args
+from .repository import PRODUCT_UNDERSTANDING, RepositoryModel, read_model, served_models
 
 log = logging.getLogger("catalogvlm.servers.dynamo_worker")
 
 
-def read_model_config(repository: Path, model: str) -> mc.ModelConfig:
-    return text_format.Parse((repository / model / "config.pbtxt").read_text(encoding="utf-8"), mc.ModelConfig())
+class Engines:
+    """One engine per engine model the pipeline models name (built once, shared), or the TRT-LLM route."""
+
+    def __init__(self, config: WorkerConfig, trtllm: VlmEngine | None) -> None:
+        self._config = config
+        self._trtllm = trtllm
+        self._built: dict[str, VlmEngine] = {}
+
+    def for_model(self, model: RepositoryModel) -> VlmEngine:
+        if self._trtllm is not None:
+            return self._trtllm
+        name = model.parameters["vlm_model_name"]
+        if name not in self._built:
+            self._built[name] = micro_batched(read_model(self._config.repository, name), self._config.repository)
+        return self._built[name]
 
 
-def parameters(config: mc.ModelConfig) -> dict[str, str]:
-    return {key: value.string_value for key, value in config.parameters.items()}
+def micro_batched(engine_model: RepositoryModel, repository: Path) -> MicroBatcher:
+    """The engine model's engine, batched as its Triton config would batch it."""
+    config = engine_model.config
+    engine = load_engine(engine_model.parameters, model_dir=repository / engine_model.name / "1")
+    delay_s = config.dynamic_batching.max_queue_delay_microseconds / 1e6
+    instances = sum(group.count for group in config.instance_group) or 1
+    return MicroBatcher(engine, config.max_batch_size, delay_s, instances)
 
 
-async def connect_engine(runtime, config: WorkerConfig) -> VlmEngine:
-    if config.engine == "trtllm":
-        route = TrtllmRoute(config.trtllm_endpoint, config.trtllm_model, config.tokenizer_dir, config.kv_block_size)
-        return await TrtllmVlmEngine.connect(runtime, route)
-    engine_parameters = parameters(read_model_config(config.repository, ENGINE_MODEL))
-    return await asyncio.to_thread(CpuVlmEngine.from_parameters, engine_parameters)
-
-
-def build_models(config: WorkerConfig, engine: VlmEngine) -> list[adapters.TensorModel]:
-    pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="catalogvlm")
-    understanding = read_model_config(config.repository, "product_understanding")
-    validate = read_model_config(config.repository, "taxonomy_validate")
-    return [
-        adapters.product_understanding(
-            understanding, ProductUnderstandingService(parameters(understanding), engine), pool
-        ),
-        adapters.taxonomy_validate(validate, TaxonomyValidationService(parameters(validate)), pool),
-    ]
+def build_models(config: WorkerConfig, engines: Engines) -> list[adapters.TensorModel]:
+    models = []
+    for model in served_models(config.repository):
+        if model.service == PRODUCT_UNDERSTANDING:
+            service = ProductUnderstandingService(model.parameters, engines.for_model(model))
+            models.append(adapters.product_understanding(model.config, service))
+        else:
+            models.append(adapters.taxonomy_validate(model.config, TaxonomyValidationService(model.parameters)))
+    return models
 
 
 async def serve_model(runtime, config: WorkerConfig, model: adapters.TensorModel, endpoints: list) -> None:
@@ -80,8 +88,12 @@ async def worker(config: WorkerConfig) -> None:
     runtime, loop = create_runtime(discovery_backend=config.discovery_backend, request_plane=config.request_plane)
     endpoints: list = []
     install_signal_handlers(loop, runtime, endpoints)
-    engine = await connect_engine(runtime, config)
-    models = await asyncio.to_thread(build_models, config, engine)
+    trtllm = None
+    if config.engine == "trtllm":
+        route = TrtllmRoute(config.trtllm_endpoint, config.trtllm_model, config.tokenizer_dir, config.kv_block_size)
+        trtllm = await TrtllmVlmEngine.connect(runtime, route)
+    # Loading taxonomies and engine weights takes seconds: off the loop that talks to Dynamo.
+    models = await asyncio.to_thread(build_models, config, Engines(config, trtllm))
     async with asyncio.TaskGroup() as tasks:
         for model in models:
             tasks.create_task(serve_model(runtime, config, model, endpoints), name=f"catalogvlm/{model.name}")

@@ -1,0 +1,128 @@
+"""The Triton Python-backend models of catalogvlm; each `model.py` in the repository is one import of these.
+
+- `ProductUnderstandingModel`: asynchronous. `execute` starts one task per request and returns at once;
+  each task runs the two-stage chain (awaiting its BLS calls to `vlm`) and answers through the request's
+  response sender. The model keeps Triton's default (non-decoupled) transaction policy, so its public
+  contract stays a plain unary KServe `ModelInfer`, while one instance carries up to `max_inflight` products.
+- `EngineModel`: the `vlm` slot for engines that answer a batch in one pass (the CPU engine, stand-ins),
+  fed by Triton's dynamic batcher.
+- `TaxonomyValidateModel`: category correction, synchronous (sub-millisecond per path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import triton_python_backend_utils as pb_utils
+
+from .. import contract
+from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
+from ..engines import BatchAnswers, GenerationRequest, load_engine
+from ..errors import Overloaded, PipelineError
+from ..product import TEXT_FIELDS
+from ..service import ProductUnderstandingService, TaxonomyValidationService
+from . import triton
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 512
+SHUTDOWN_GRACE_S = 10.0
+
+
+class ProductUnderstandingModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        parameters = triton.model_parameters(args)
+        metrics = triton.TritonMetrics(
+            args["model_name"], args["model_instance_name"], (CATEGORY_STAGE, ATTRIBUTE_STAGE)
+        )
+        engine = triton.BlsVlmEngine(parameters["vlm_model_name"], int(parameters["vlm_timeout_ms"]))
+        self.service = ProductUnderstandingService(parameters, engine, observer=metrics)
+        self.metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
+        self._loop = asyncio.get_running_loop()
+        for request in requests:
+            task = asyncio.create_task(self._answer(request))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return None  # every response goes through its request's response sender
+
+    async def _answer(self, request: pb_utils.InferenceRequest) -> None:
+        try:
+            raw = {name: triton.text_input(request, name) for name in TEXT_FIELDS}
+            result = await self.service.answer(raw, triton.bytes_input(request, contract.IMAGE_INPUT_NAME))
+            response = pb_utils.InferenceResponse([triton.text_tensor(contract.RESULT_OUTPUT_NAME, result)])
+        except asyncio.CancelledError:  # shutdown gave up waiting for this product: answer it all the same
+            response = triton.error_response(Overloaded("the server is shutting down; retry on another instance"))
+        except Exception as error:
+            response = triton.error_response(error)
+        request.get_response_sender().send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def finalize(self) -> None:
+        """Refuse new products, let those in flight finish for a grace period, then answer the rest."""
+        self.service.admission.closing = True
+        if self._loop is not None and self._tasks and not self._loop.is_closed():
+            drained = asyncio.run_coroutine_threadsafe(_drain(self._tasks, SHUTDOWN_GRACE_S), self._loop)
+            drained.result(SHUTDOWN_GRACE_S + 5)
+
+
+async def _drain(tasks: set[asyncio.Task[None]], grace_s: float) -> None:
+    _, late = await asyncio.wait(set(tasks), timeout=grace_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+
+
+class EngineModel:
+    """A `BatchEngine` (named by the config's `engine_factory`) behind the `vlm` contract."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        self.engine = load_engine(triton.model_parameters(args))
+
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
+        decoded: list[GenerationRequest | PipelineError] = [_generation_request(r) for r in requests]
+        valid = [d for d in decoded if isinstance(d, GenerationRequest)]
+        answers = iter(self._generate(valid))
+        return [_engine_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
+
+    def _generate(self, batch: list[GenerationRequest]) -> BatchAnswers:
+        try:
+            return self.engine.generate_batch(batch) if batch else []
+        except Exception as error:  # the engine failed as a whole: each request gets the error
+            return [error] * len(batch)  # type: ignore[list-item]
+
+
+def _generation_request(request: pb_utils.InferenceRequest) -> GenerationRequest | PipelineError:
+    try:
+        return GenerationRequest(
+            prompt=triton.utf8_input(request, contract.TEXT_INPUT),
+            image=triton.bytes_input(request, contract.IMAGE_INPUT) or None,
+            max_tokens=triton.int_input(request, contract.MAX_TOKENS_INPUT, DEFAULT_MAX_TOKENS),
+        )
+    except PipelineError as error:
+        return error
+
+
+def _engine_response(answer: str | BaseException) -> pb_utils.InferenceResponse:
+    if isinstance(answer, BaseException):
+        return triton.error_response(answer)
+    return pb_utils.InferenceResponse([triton.text_tensor(contract.TEXT_OUTPUT, answer, batch_of_one=True)])
+
+
+class TaxonomyValidateModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        self.service = TaxonomyValidationService(triton.model_parameters(args))
+
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
+        return [self._answer(request) for request in requests]
+
+    def _answer(self, request: pb_utils.InferenceRequest) -> pb_utils.InferenceResponse:
+        try:
+            queries = pb_utils.get_input_tensor_by_name(request, contract.CATEGORY_INPUT_NAME).as_numpy()
+            answers = self.service.answer(queries.reshape(-1).tolist())
+        except Exception as error:
+            return triton.error_response(error)
+        return pb_utils.InferenceResponse([triton.text_tensor(contract.RESULT_OUTPUT_NAME, answers)])
