@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,13 +12,13 @@ from tritonclient.utils import InferenceServerException
 from catalogvlm.errors import INVALID_ARGUMENT, RETRYABLE_STATUSES
 from catalogvlm.pipeline.contract import (
     CATEGORY_INPUT_NAME,
-    DYNAMO_ERROR_CLASSES,
     IMAGE_INPUT_NAME,
     PRODUCT_MODEL,
     RESULT_OUTPUT_NAME,
     TEXT_FIELDS,
     VALIDATE_MODEL,
     Product,
+    status_from_dynamo,
 )
 
 from .types import CatalogError, CategoryResult
@@ -61,20 +60,12 @@ def category_results(response: Any) -> list[CategoryResult]:
     return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy(RESULT_OUTPUT_NAME).reshape(-1)]
 
 
-# Dynamo's KServe frontend (1.6.1) answers every worker-side error on the tensor path with INTERNAL and
-# "Failed to fold completions stream: <ErrorClass>: <message>". The worker raises the Dynamo error class the
-# contract names for the status, so the client restores the status Triton gives for the same request.
-_DYNAMO_FOLDED = re.compile(r"^Failed to fold completions stream: (\w+): (.*)$", re.DOTALL)
-_STATUS_OF_DYNAMO_CLASS = {name: status for status, names in DYNAMO_ERROR_CLASSES.items() for name in names}
-
-
 def as_catalog_error(error: InferenceServerException) -> CatalogError:
+    """The server's status and message; through Dynamo, the status the worker meant (see the contract)."""
     status = str(error.status() or "UNKNOWN").removeprefix("StatusCode.")
     message = error.message() or str(error)
-    folded = _DYNAMO_FOLDED.match(message) if status == "INTERNAL" else None
-    if folded and folded.group(1) in _STATUS_OF_DYNAMO_CLASS:
-        return CatalogError(_STATUS_OF_DYNAMO_CLASS[folded.group(1)], folded.group(2))
-    return CatalogError(status, message)
+    restored = status_from_dynamo(message) if status == "INTERNAL" else None
+    return CatalogError(*restored) if restored else CatalogError(status, message)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 5.0) -> float:

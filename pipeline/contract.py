@@ -8,12 +8,13 @@ imports nothing heavier than the standard library, so the thin client pays nothi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from catalogvlm.errors import INTERNAL, INVALID_ARGUMENT, UNAVAILABLE
+from catalogvlm.errors import INVALID_ARGUMENT
 
 PRODUCT_MODEL = "product_understanding"
 VALIDATE_MODEL = "taxonomy_validate"
@@ -22,13 +23,35 @@ CATEGORY_INPUT_NAME = "category"  # taxonomy_validate's paths or ids (BYTES [-1]
 RESULT_OUTPUT_NAME = "result"  # both models' JSON answers (BYTES)
 
 # Dynamo's tensor path has no status of its own: a worker raises one of Dynamo's error classes, and its
-# KServe frontend answers INTERNAL with "Failed to fold completions stream: <class name>: <message>".
-# Per status: the class the worker raises first, then the names the frontend reports it by.
-DYNAMO_ERROR_CLASSES: Mapping[str, tuple[str, ...]] = {
-    INVALID_ARGUMENT: ("InvalidArgument", "InvalidRequest"),
-    UNAVAILABLE: ("WorkerUnavailable", "Unavailable"),
-    INTERNAL: ("Unknown",),
-}
+# KServe frontend (1.6.1) answers INTERNAL with "Failed to fold completions stream: <class>: <message>".
+# Only InvalidArgument keeps its meaning (folded as "InvalidRequest"). The classes that mean "unavailable"
+# (WorkerUnavailable, EngineShutdown, ...) make the frontend take the worker out of rotation: checked here,
+# after one WorkerUnavailable every later request got "model temporarily unavailable". So every other
+# status travels as Unknown (folded as "Internal") with the status name leading the message.
+DYNAMO_INVALID_ARGUMENT_CLASS = "InvalidArgument"
+DYNAMO_OTHER_ERROR_CLASS = "Unknown"
+_DYNAMO_FOLDED = re.compile(r"^Failed to fold completions stream: (\w+): (.*)$", re.DOTALL)
+_STATUS_IN_MESSAGE = re.compile(r"^([A-Z_]+): (.*)$", re.DOTALL)
+
+
+def dynamo_error(status: str, message: str) -> tuple[str, str]:
+    """(Dynamo error class name, message) a worker raises for an error of `status`."""
+    if status == INVALID_ARGUMENT:
+        return DYNAMO_INVALID_ARGUMENT_CLASS, message
+    return DYNAMO_OTHER_ERROR_CLASS, f"{status}: {message}"
+
+
+def status_from_dynamo(message: str) -> tuple[str, str] | None:
+    """(status, message) of an error `dynamo_error` sent, read back from the frontend's INTERNAL message."""
+    folded = _DYNAMO_FOLDED.match(message)
+    if folded is None:
+        return None
+    error_class, text = folded.groups()
+    if error_class in ("InvalidRequest", DYNAMO_INVALID_ARGUMENT_CLASS):
+        return INVALID_ARGUMENT, text
+    tagged = _STATUS_IN_MESSAGE.match(text)
+    return (tagged.group(1), tagged.group(2)) if tagged and error_class == "Internal" else None
+
 
 TEXT_FIELDS = ("title", "description", "product_type", "vendor", "tags")
 

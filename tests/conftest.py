@@ -65,7 +65,8 @@ def test_double_models():
     from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
 
     def engine(name: str, instances: int) -> ServedModel:
-        values = {"engine_factory": SCRIPTED_ENGINE, "vlm_instances": str(instances)}
+        # One prompt per batch: each engine instance answers one product at a time, so sleeps overlap.
+        values = {"engine_factory": SCRIPTED_ENGINE, "vlm_instances": str(instances), "engine_max_batch_size": "1"}
         files = {"1/engine_doubles.py": TESTS_DIR / "engine_doubles.py"}  # beside model.py, on its import path
         return ServedModel(name, MODEL_SOURCES / "engine_vlm", values=values, files=files)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from tritonclient.utils import InferenceServerException
 
 from catalogvlm.client import CatalogError, Product
 from catalogvlm.client.base import BaseClassifier
 from catalogvlm.client.wire import as_catalog_error
+from catalogvlm.pipeline import contract
 
 
 class Offline(BaseClassifier):
@@ -34,6 +36,18 @@ def test_dynamo_folded_invalid_request_reads_as_invalid_argument():
     assert (other.status, other.message) == ("INTERNAL", "boom")
     triton = as_catalog_error(InferenceServerException("image: is truncated", status="StatusCode.INVALID_ARGUMENT"))
     assert triton.status == "INVALID_ARGUMENT"
+
+
+# How Dynamo 1.6.1's KServe frontend names the worker's error class in its INTERNAL message (observed).
+FOLDED_NAMES = {"InvalidArgument": "InvalidRequest", "Unknown": "Internal"}
+
+
+@pytest.mark.parametrize("status", ["INVALID_ARGUMENT", "UNAVAILABLE", "INTERNAL"])
+def test_every_status_survives_the_trip_through_dynamo(status):
+    class_name, message = contract.dynamo_error(status, "attributes failed after 3 attempts: truncated")
+    folded = f"Failed to fold completions stream: {FOLDED_NAMES[class_name]}: {message}"
+    error = as_catalog_error(InferenceServerException(folded, status="StatusCode.INTERNAL"))
+    assert (error.status, error.message) == (status, "attributes failed after 3 attempts: truncated")
 
 
 def test_product_records_and_text_fields(tmp_path):

@@ -24,7 +24,8 @@ from dynamo.triton.util import (
     numpy_to_dynamo_values,
 )
 
-from ..contract import CATEGORY_INPUT_NAME, DYNAMO_ERROR_CLASSES, IMAGE_INPUT_NAME, RESULT_OUTPUT_NAME
+from .. import contract
+from ..contract import CATEGORY_INPUT_NAME, IMAGE_INPUT_NAME, RESULT_OUTPUT_NAME
 from ..errors import InvalidInput, public_message, status_of
 from ..product import TEXT_FIELDS
 from ..service import ProductUnderstandingService, TaxonomyValidationService
@@ -76,9 +77,9 @@ class TensorModel:
 
 
 def dynamo_error(error: BaseException) -> Exception:
-    """The Dynamo exception the contract names for the error's status (catalogvlm.errors)."""
-    error_class = getattr(dynamo_errors, DYNAMO_ERROR_CLASSES[status_of(error)][0])
-    return error_class(public_message(error, log))
+    """The Dynamo exception the contract prescribes for the error's status (catalogvlm.errors)."""
+    class_name, message = contract.dynamo_error(status_of(error), public_message(error, log))
+    return getattr(dynamo_errors, class_name)(message)
 
 
 def product_understanding(config: mc.ModelConfig, service: ProductUnderstandingService) -> TensorModel:
