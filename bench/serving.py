@@ -30,6 +30,13 @@ SERVER_LOG = Path(tempfile.gettempdir()) / "catalogvlm-bench-server.log"  # serv
 ZERO_WORK_PIPELINE = "product_understanding_zero_work"
 ECHO = "echo"
 NULL_VLM = "null_vlm"
+# The fixed-latency stand-in with no latency: a `vlm` that does no work, so the pipeline's own cost shows.
+NO_LATENCY = {
+    "standin_latency_s": "0",
+    "standin_max_batch_size": "8",
+    "standin_max_queue_delay_microseconds": "0",
+    "standin_instances": "2",
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class LoadFigures:
 def bench_server() -> Iterator[TritonServer]:
     """The CPU profile plus the benchmark-only models (zero-work pipeline, null vlm, echo)."""
     extra = (
-        ServedModel(NULL_VLM, BENCH_MODELS / "null_vlm"),
+        ServedModel(NULL_VLM, BENCH_MODELS / "fixed_latency_vlm", values=NO_LATENCY),
         ServedModel(ECHO, BENCH_MODELS / "echo"),
         ServedModel(ZERO_WORK_PIPELINE, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": NULL_VLM}),
     )
@@ -128,7 +135,7 @@ def cpu_per_process(server: TritonServer) -> Iterator[dict[str, float]]:
     import psutil
 
     def snapshot() -> dict[str, float]:
-        root = psutil.Process(server.pid)
+        root = psutil.Process(server.pids[0])
         totals: dict[str, float] = {}
         for process in [root, *root.children(recursive=True), psutil.Process()]:
             try:

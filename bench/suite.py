@@ -12,7 +12,7 @@ from catalogvlm.loadtest.corpus import load_corpus
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from . import preprocessing, serving
+from . import concurrency, preprocessing, serving
 from . import taxonomy as taxonomy_bench
 
 
@@ -61,6 +61,10 @@ def run(quick: bool) -> str:
     cases = taxonomy_bench.read_cases(taxonomy_bench.DEFAULT_CASES)
     figures_tx = taxonomy_bench.run(load_taxonomy(taxonomy_dir()), cases, repeats=2 if quick else 20)
     sections += ["## 5. Taxonomy correction", taxonomy_bench.report(figures_tx, len(cases))]
+    sections += [
+        "## 6. Pipeline concurrency: products in flight per process, against an in-flight-batching stand-in",
+        concurrency.report(concurrency.run((16, 64) if quick else (16, 64, 256), seconds)),
+    ]
     return "\n\n".join(sections)
 
 

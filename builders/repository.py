@@ -75,6 +75,13 @@ GPU_DEFAULT_MAX_PIXELS = 28 * 28 * 512
 CPU_ENGINE_FACTORY = "catalogvlm.pipeline.cpu:CpuVlmEngine.from_parameters"
 
 
+def python_thread_pool_size(values: Mapping[str, str]) -> int:
+    """tritonserver's `--backend-config=python,thread-pool-size`: the Python backend (2.51) serves each BLS
+    call of an instance on one thread of that instance's pool (python_be.cc, default 32), so the pool must
+    hold one thread per product in flight, or the pool, not max_inflight, bounds concurrency."""
+    return int(values["max_inflight"]) + 16
+
+
 def _pipeline_models() -> tuple[ServedModel, ...]:
     return (
         ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
@@ -151,7 +158,9 @@ def render_repository(
     models = tuple(m for m in profile.models if m.name not in replaced) + extra_models
     templates = {model.name: _templates(model) for model in models}
     used = {identifier for found in templates.values() for _, t in found for identifier in t.get_identifiers()}
-    given = set(merged).union(*(m.values for m in models))
+    # What a caller set beyond the profile's own inputs (a misspelt --set key is an error); a profile default
+    # or input may go unused when an extra model replaces the one that read it.
+    given = (set(values) - set(profile.required)).union(*(m.values for m in models))
     unknown = sorted(given - used - {"model_name"})
     if unknown:
         raise RenderError(f"no template of profile {profile_name} uses {', '.join(unknown)}")

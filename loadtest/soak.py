@@ -34,16 +34,18 @@ class SoakResult:
         return self.failures == 0 and self.requests > 0 and self.slope_mib_per_min <= max_slope
 
 
-def server_rss_mib(pid: int) -> float:
+def server_rss_mib(pids: tuple[int, ...]) -> float:
+    """Resident memory of a server's processes and all their children (Triton's stubs, Dynamo's worker)."""
     import psutil
 
-    root = psutil.Process(pid)
     total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
+    for pid in pids:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
     return total / 2**20
 
 
@@ -67,7 +69,7 @@ def soak(minutes: float, users: int, warmup_minutes: float, csv_prefix: str) -> 
 
         def sample() -> None:
             while not stop.wait(10.0):
-                samples.append((time.monotonic() - started, server_rss_mib(server.pid)))
+                samples.append((time.monotonic() - started, server_rss_mib(server.pids)))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

@@ -46,8 +46,10 @@ class ProductUnderstandingService:
         """The `result` JSON for one product, or InvalidInput / StageFailed / Overloaded."""
         with self.admission.admit(len(image or b"")):
             texts = {name: raw.get(name) for name in TEXT_FIELDS}
-            # Decoding the image to check it is the request's heaviest CPU step: off the event loop.
-            product = await asyncio.to_thread(product_from_raw, texts, image, self.limits)
+            if image is None:
+                product = product_from_raw(texts, image, self.limits)
+            else:  # decoding the image to check it is the request's heaviest CPU step: off the event loop
+                product = await asyncio.to_thread(product_from_raw, texts, image, self.limits)
             prediction = await self.chain.run(product)
         return json.dumps(prediction.to_dict(), ensure_ascii=False)
 

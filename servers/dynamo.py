@@ -42,8 +42,8 @@ class DynamoDeployment:
         return self._ports.metrics_url(self._host)
 
     @property
-    def pid(self) -> int | None:
-        return self._processes[-1].pid if self._processes else None
+    def pids(self) -> tuple[int, ...]:
+        return tuple(process.pid for process in self._processes)
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ, DYN_FILE_KV=self._discovery.name, DYN_NAMESPACE=self._namespace)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from catalogvlm.builders.repository import ServedModel, render_repository
+from catalogvlm.builders.repository import ServedModel, python_thread_pool_size, render_repository
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
@@ -43,7 +43,10 @@ def served(
     if backend == "dynamo":
         server: Server = DynamoDeployment(rendered.path, ports, host=host)
     else:
-        config = TritonServerConfig(rendered.path, ports, host=host, log_verbose=log_verbose)
+        pool = python_thread_pool_size(rendered.values)
+        config = TritonServerConfig(
+            rendered.path, ports, host=host, log_verbose=log_verbose, python_thread_pool_size=pool
+        )
         server = TritonServer(config, prepare_installation())
     server.start(log_file)
     try:

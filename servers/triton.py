@@ -34,6 +34,7 @@ class TritonServerConfig:
     ports: Ports = field(default_factory=Ports)
     host: str = "127.0.0.1"
     log_verbose: int = 0
+    python_thread_pool_size: int = 32  # Triton's default; see builders.repository.python_thread_pool_size
     extra_args: tuple[str, ...] = ()
 
     def command(self, installation: TritonInstallation) -> list[str]:
@@ -51,6 +52,7 @@ class TritonServerConfig:
             "--strict-readiness=true",
             "--exit-on-error=true",
             f"--log-verbose={self.log_verbose}",
+            f"--backend-config=python,thread-pool-size={self.python_thread_pool_size}",
             *self.extra_args,
         ]
 
@@ -157,8 +159,8 @@ class TritonServer:
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
 
     @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+    def pids(self) -> tuple[int, ...]:
+        return (self._process.pid,) if self._process else ()
 
     def exited(self) -> bool:
         return self._process is None or self._process.poll() is not None

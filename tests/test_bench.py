@@ -13,8 +13,9 @@ pytestmark = pytest.mark.server
 
 def test_quick_bench_measures_every_section():
     report = suite.run(quick=True)
-    for heading in ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
-                    "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction"):  # fmt: skip
+    headings = ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
+                "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction", "## 6. Pipeline concurrency")  # fmt: skip
+    for heading in headings:
         assert heading in report
     ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
     assert 0 < ratio < 10
@@ -28,4 +29,13 @@ def test_quick_bench_measures_every_section():
     # prompt ids: equal to Hugging Face's tokenizer on the expanded prompt, for every image size
     assert (
         re.findall(r"^\| 1×\d+×\d+ \| \d+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+× \| (\w+) \|$", report, re.M) == ["True"] * 3
+    )
+    # pipeline concurrency: both backends at both loads, no errors, a measured fraction of the ideal
+    concurrency = re.findall(
+        r"^\| (triton|dynamo) \| (16|64) \| (\d+) \| (\d+) \| [0-9.]+ \| [0-9.]+ \| \*\*([0-9.]+)×", report, re.M
+    )
+    assert len(concurrency) == 4
+    assert all(
+        int(products) > 0 and int(errors) == 0 and 0 < float(ratio) <= 1.2
+        for *_, products, errors, ratio in concurrency
     )

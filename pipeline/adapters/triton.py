@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ from ..errors import EngineError, InvalidInput, public_message, status_of
 log = logging.getLogger(__name__)
 
 METRIC_PREFIX = "catalogvlm"
+GAUGE_INTERVAL_S = 0.5
 LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
 
 
@@ -159,6 +161,7 @@ class TritonMetrics:
             pb_utils.MetricFamily.GAUGE,
         )
         self._metrics["inflight", None] = inflight.Metric(labels={"model": model_name, "instance": instance_name})
+        self._gauge_set_at = 0.0
 
     def stage_finished(self, stage: str, seconds: float) -> None:
         self._metrics["latency", stage].observe(seconds)
@@ -176,7 +179,12 @@ class TritonMetrics:
         self._metrics["dropped", None].increment(count)
 
     def inflight_changed(self, count: int) -> None:
-        self._metrics["inflight", None].set(count)
+        # Each metric update is a round trip to the Triton process, on the event loop that carries every product:
+        # the gauge is sampled at most every GAUGE_INTERVAL_S, and always when the instance falls idle.
+        now = time.monotonic()
+        if count == 0 or now - self._gauge_set_at >= GAUGE_INTERVAL_S:
+            self._gauge_set_at = now
+            self._metrics["inflight", None].set(count)
 
     def request_refused(self, reason: str) -> None:
         self._metrics["refused", reason].increment(1)

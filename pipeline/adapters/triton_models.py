@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import triton_python_backend_utils as pb_utils
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
 SHUTDOWN_GRACE_S = 10.0
+# Threads beyond one per product in flight, for the chain's CPU steps (image checks, taxonomy work).
+CPU_STEP_THREADS = 4
 
 
 class ProductUnderstandingModel:
@@ -43,7 +46,13 @@ class ProductUnderstandingModel:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
-        self._loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            # Triton 2.51's `async_exec` waits for the BLS response in the loop's default executor
+            # (pb_stub.cc: run_in_executor(None, ...)): one thread per product awaiting `vlm`. The default
+            # pool (min(32, cores + 4) threads) would cap the products in flight far below max_inflight.
+            workers = self.service.admission.max_inflight + CPU_STEP_THREADS
+            self._loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bls"))
         for request in requests:
             task = asyncio.create_task(self._answer(request))
             self._tasks.add(task)
