@@ -28,6 +28,7 @@ class GpuSupply:
     latency_s: float = 2.0  # end-to-end latency per product at that load
     pipeline_cpu_ms: float = 4.0  # BLS + Triton core CPU per product (bench section 1)
     headroom: float = 0.3  # share of capacity kept free for bursts and a failed node
+    max_inflight: int = 256  # products one product_understanding instance carries at once (config parameter)
 
     @classmethod
     def from_tokens(cls, tokens_per_product: float, tokens_per_s: float, **rest: float) -> GpuSupply:
@@ -55,19 +56,23 @@ def plan(demand: Demand, supply: GpuSupply) -> CapacityPlan:
     gpus = max(1, math.ceil(peak / usable))
     in_flight = peak * supply.latency_s  # Little's law
     per_gpu_in_flight = in_flight / gpus
-    # One BLS instance holds one request for its whole latency; keep the same headroom.
-    bls_per_gpu = max(1, math.ceil(per_gpu_in_flight / (1 - supply.headroom)))
     cpu_cores = peak * supply.pipeline_cpu_ms / 1000 / (1 - supply.headroom)
+    # An instance carries up to max_inflight products on its event loop and is one Python process: instances
+    # are needed for in-flight slots (with the same headroom) and for CPU (at most one core each).
+    for_slots = math.ceil(per_gpu_in_flight / (1 - supply.headroom) / supply.max_inflight)
+    for_cpu = math.ceil(cpu_cores / gpus)
+    bls_per_gpu = max(1, for_slots, for_cpu)
     lines = [
         f"average rate   = {demand.products_per_day:,.0f} / {SECONDS_PER_DAY:,} s = {average:,.1f} products/s",
         f"peak rate      = {average:,.1f} × {demand.peak_factor:g} = {peak:,.1f} products/s",
         f"usable per GPU = {supply.products_per_s:,.1f} × (1 − {supply.headroom:g}) = {usable:,.1f} products/s",
         f"GPUs           = ceil({peak:,.1f} / {usable:,.1f}) = {gpus}",
         f"in flight      = {peak:,.1f}/s × {supply.latency_s:g} s = {in_flight:,.1f} requests (Little's law)",
-        f"BLS instances  = ceil({per_gpu_in_flight:,.1f} per GPU / (1 − {supply.headroom:g})) = {bls_per_gpu} per GPU"
-        " (product_understanding instance_group count)",
         f"pipeline CPU   = {peak:,.1f}/s × {supply.pipeline_cpu_ms:g} ms / (1 − {supply.headroom:g})"
         f" = {cpu_cores:,.1f} cores",
+        f"BLS instances  = max(ceil({per_gpu_in_flight:,.1f} per GPU / (1 − {supply.headroom:g}) / max_inflight"
+        f" {supply.max_inflight}) = {for_slots}, ceil({cpu_cores:,.1f} cores / {gpus} GPUs) = {for_cpu})"
+        f" = {bls_per_gpu} per GPU (product_understanding instance_group count)",
     ]
     return CapacityPlan(average, peak, usable, gpus, in_flight, bls_per_gpu, cpu_cores, lines)
 
@@ -83,11 +88,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--latency-s", type=float, default=2.0, help="end-to-end latency at that load")
     parser.add_argument("--pipeline-cpu-ms", type=float, default=4.0, help="catalogvlm bench, section 1")
     parser.add_argument("--headroom", type=float, default=0.3)
+    parser.add_argument("--max-inflight", type=int, default=256, help="product_understanding's max_inflight")
     parser.set_defaults(handler=_capacity)
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    rest = {"latency_s": args.latency_s, "pipeline_cpu_ms": args.pipeline_cpu_ms, "headroom": args.headroom}
+    rest = {
+        "latency_s": args.latency_s,
+        "pipeline_cpu_ms": args.pipeline_cpu_ms,
+        "headroom": args.headroom,
+        "max_inflight": args.max_inflight,
+    }
     if args.tokens_per_product is not None:
         if not args.per_gpu_tokens_per_s:
             raise SystemExit("catalogvlm: --tokens-per-product needs --per-gpu-tokens-per-s")

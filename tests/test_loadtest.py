@@ -56,7 +56,10 @@ def test_capacity_plan_arithmetic():
     assert result.usable_per_gpu_per_s == pytest.approx(28.0)
     assert result.gpus == math.ceil(1041.666 / 28.0) == 38
     assert result.in_flight_at_peak == pytest.approx(1562.5)
-    assert result.bls_instances_per_gpu == math.ceil(1562.5 / 38 / 0.7) == 59
+    assert result.bls_instances_per_gpu == 1  # 59 products in flight per GPU fit one instance's 256 slots
+    bigger = plan(Demand(30_000_000, 3), GpuSupply(products_per_s=400, latency_s=4, max_inflight=64, pipeline_cpu_ms=8))
+    # 4 GPUs x 1,042 in flight each: ceil(1,041.7 / 0.7 / 64) = 24 instances for slots; CPU 11.9 cores / 4 = 3
+    assert bigger.gpus == 4 and bigger.bls_instances_per_gpu == math.ceil(4166.7 / 4 / 0.7 / 64) == 24
     assert result.pipeline_cpu_cores == pytest.approx(1041.666 * 0.004 / 0.7, rel=1e-4)
     assert any("Little's law" in line for line in result.arithmetic)
 
