@@ -18,6 +18,7 @@ import images
 import pytest
 
 from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
+from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine, data_url
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.errors import EngineError
@@ -117,9 +118,9 @@ def test_worker_configuration_of_the_gpu_route(tmp_path, taxonomy_path, qwen_tok
 
     render_repository("gpu", tmp_path, {"taxonomy_dir": str(taxonomy_path)})  # no `vlm` engine config needed
     base = ["--repository", str(tmp_path), "--engine", "trtllm"]
-    with pytest.raises(ValueError, match="needs --tokenizer-dir"):
+    with pytest.raises(ConfigurationError, match="needs --tokenizer-dir"):
         parse_args(base)
-    with pytest.raises(ValueError, match=r"namespace\.component\.endpoint"):
+    with pytest.raises(ConfigurationError, match=r"namespace\.component\.endpoint"):
         parse_args([*base, "--tokenizer-dir", str(qwen_tokenizer_dir), "--trtllm-endpoint", "generate"])
     config = parse_args([*base, "--tokenizer-dir", str(qwen_tokenizer_dir)])
     assert config.trtllm_endpoint == "dynamo.backend.generate"  # dynamo.trtllm's own default

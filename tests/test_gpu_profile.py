@@ -53,7 +53,7 @@ def write_config(repository: Path, config: pb.ModelConfig) -> None:
 def test_both_profiles_pass_static_validation(tmp_path, taxonomy_path, profile):
     configs = validate_repository(render(profile, tmp_path, taxonomy_path))
     assert {"product_understanding", "taxonomy_validate", "vlm"} <= set(configs)
-    assert configs["vlm"].max_batch_size == 8
+    assert configs["vlm"].max_batch_size == {"cpu": 16, "gpu": 8}[profile]  # `vlm` batches in every profile
 
 
 def test_validation_names_each_broken_wire(tmp_path, taxonomy_path):
