@@ -31,7 +31,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--product-type", default="")
     parser.add_argument("--vendor", default="")
     parser.add_argument("--tags", default="")
-    parser.add_argument("--image", type=Path, help="JPEG, PNG or WebP file")
+    parser.add_argument("--image", type=Path, help="JPEG, PNG, GIF or WebP file")
     parser.add_argument("--output", type=Path, help="write JSON lines here instead of stdout")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (deadline)")

@@ -50,6 +50,7 @@ class Prediction:
     dropped_values: tuple[Mapping[str, str], ...]
     retries: int
     latency_s: float
+    truncated_fields: tuple[str, ...]  # cut to what the prompt reads (the rest was not read)
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -65,5 +66,6 @@ class Prediction:
             dropped_values=tuple(result.get("dropped_values", ())),
             retries=int(result.get("retries", 0)),
             latency_s=latency_s,
+            truncated_fields=tuple(result.get("truncated_fields", ())),
             raw=result,
         )

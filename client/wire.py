@@ -32,7 +32,7 @@ def product_inputs(product: Product, input_type: Any) -> list[Any]:
     for name in TEXT_FIELDS:
         value = getattr(product, name)
         if name == "title" or value:
-            inputs.append(_bytes_input(input_type, name, [value.encode("utf-8")]))
+            inputs.append(_bytes_input(input_type, name, [_utf8(name, value)]))
     if product.image is not None:
         if not product.image:  # as the server would answer: a broken download must not pass for "no image"
             raise CatalogError(INVALID_ARGUMENT, "image: is empty")
@@ -43,7 +43,16 @@ def product_inputs(product: Product, input_type: Any) -> list[Any]:
 
 
 def category_inputs(categories: Sequence[str], input_type: Any) -> list[Any]:
-    return [_bytes_input(input_type, CATEGORY_INPUT_NAME, [c.encode("utf-8") for c in categories])]
+    encoded = [_utf8(f"{CATEGORY_INPUT_NAME}[{i}]", c) for i, c in enumerate(categories)]
+    return [_bytes_input(input_type, CATEGORY_INPUT_NAME, encoded)]
+
+
+def _utf8(name: str, text: str) -> bytes:
+    """UTF-8 for the wire; text that has none (a lone surrogate) is refused here, as the server would."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CatalogError(INVALID_ARGUMENT, f"{name}: is not valid Unicode (character {error.start})") from None
 
 
 def _bytes_input(input_type: Any, name: str, values: list[bytes]) -> Any:

@@ -1,8 +1,10 @@
 """Decoding untrusted product images safely, and what a CPU can honestly see in them.
 
 Guards: byte size, pixel count read from the header *before* decoding (decompression bombs), formats
-other than JPEG/PNG/WebP, corrupt and truncated files. Normalised: EXIF orientation, CMYK, palette,
-alpha (composited on white) and 16-bit images all come out as 8-bit RGB. A semaphore bounds how many
+other than those Shopify accepts (JPEG, PNG, GIF, WebP; a GIF is read as its first frame), corrupt and
+truncated files. Pillow's decoders raise many kinds of errors on hostile bytes; every one of them is the
+caller's bad input (INVALID_ARGUMENT naming the image), never a server error. Normalised: EXIF orientation,
+CMYK, palette, alpha (composited on white) and 16-bit images all come out as 8-bit RGB. A semaphore bounds how many
 decoded images are held at once, so concurrency cannot multiply peak memory without limit.
 """
 
@@ -21,7 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import InvalidInput
 from .limits import Limits
 
-ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP"})
+ACCEPTED = "JPEG, PNG, GIF or WebP"
 MAX_IMAGES_IN_FLIGHT = 4
 _in_flight = threading.BoundedSemaphore(MAX_IMAGES_IN_FLIGHT)
 
@@ -75,15 +78,18 @@ def check_image(data: bytes, limits: Limits) -> None:
 
 
 def decode_rgb(data: bytes, limits: Limits) -> Image.Image:
+    if not data:
+        raise InvalidInput("image", "is empty")
     if len(data) > limits.max_image_bytes:
         raise InvalidInput("image", f"is {len(data):,} bytes; the limit is {limits.max_image_bytes:,}")
     image = _open_checked(data, limits)
     try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise InvalidInput("image", f"is truncated or corrupt ({error})") from error
-    image = ImageOps.exif_transpose(image)
-    return _to_rgb(image)
+        image.load()  # a GIF's first frame
+        return _to_rgb(ImageOps.exif_transpose(image))
+    except MemoryError:
+        raise
+    except Exception as error:  # any decoder failure on the caller's bytes
+        raise InvalidInput("image", f"is truncated or corrupt ({type(error).__name__}: {error})") from error
 
 
 def _open_checked(data: bytes, limits: Limits) -> Image.Image:
@@ -91,10 +97,16 @@ def _open_checked(data: bytes, limits: Limits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise InvalidInput("image", f"is not a readable JPEG, PNG or WebP file ({error})") from error
+    except UnidentifiedImageError as error:  # its message names only Pillow's file object
+        raise InvalidInput("image", f"is not a readable {ACCEPTED} file") from error
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise InvalidInput("image", f"is not a readable {ACCEPTED} file ({error})") from error
+    except MemoryError:
+        raise
+    except Exception as error:  # Pillow reads headers in open(): a valid magic number with garbage after it
+        raise InvalidInput("image", f"is truncated or corrupt ({type(error).__name__}: {error})") from error
     if image.format not in ALLOWED_FORMATS:
-        raise InvalidInput("image", f"format {image.format} is not accepted; send JPEG, PNG or WebP")
+        raise InvalidInput("image", f"format {image.format} is not accepted; send {ACCEPTED}")
     width, height = image.size
     if width * height > limits.max_image_pixels:
         raise InvalidInput(

@@ -47,11 +47,12 @@ class ProductUnderstandingService:
         with self.admission.admit(len(image or b"")):
             texts = {name: raw.get(name) for name in TEXT_FIELDS}
             if image is None:
-                product = product_from_raw(texts, image, self.limits)
+                checked = product_from_raw(texts, image, self.limits)
             else:  # decoding the image to check it is the request's heaviest CPU step: off the event loop
-                product = await asyncio.to_thread(product_from_raw, texts, image, self.limits)
-            prediction = await self.chain.run(product)
-        return json.dumps(prediction.to_dict(), ensure_ascii=False)
+                checked = await asyncio.to_thread(product_from_raw, texts, image, self.limits)
+            prediction = await self.chain.run(checked.product)
+        result = {**prediction.to_dict(), "truncated_fields": list(checked.truncated_fields)}
+        return json.dumps(result, ensure_ascii=False)
 
 
 class TaxonomyValidationService:

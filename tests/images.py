@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import numpy as np
 from PIL import Image
@@ -55,3 +56,15 @@ def decompression_bomb_png(side=8_000) -> bytes:
 
 def gif() -> bytes:
     return encoded(Image.new("RGB", (16, 16), (255, 0, 0)), "GIF")
+
+
+def jpeg_header_then_noise() -> bytes:
+    """A JPEG's first 100 bytes, then random bytes."""
+    return product_photo()[:100] + random.Random(7).randbytes(4_000)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (24, 16), color) for color in ((200, 30, 30), (40, 90, 210), (40, 150, 60))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()

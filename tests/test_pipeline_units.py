@@ -14,7 +14,7 @@ from catalogvlm.pipeline.cpu.attributes import mentioned_values
 from catalogvlm.pipeline.cpu.descriptions import simplify
 from catalogvlm.pipeline.errors import InvalidInput, ModelOutputError, StageFailed
 from catalogvlm.pipeline.images import decode_rgb, summarize
-from catalogvlm.pipeline.limits import Limits
+from catalogvlm.pipeline.limits import Limits, cut_at_word
 from catalogvlm.pipeline.parsing import parse_json_object
 from catalogvlm.pipeline.product import Product, product_from_raw
 
@@ -72,7 +72,7 @@ def test_prompt_blocks_round_trip(taxonomy):
 
 def test_product_validation_names_fields():
     limits = Limits(max_title_chars=10)
-    assert product_from_raw({"title": b" Mug "}, None, limits).title == "Mug"
+    assert product_from_raw({"title": b" Mug "}, None, limits).product.title == "Mug"
     with pytest.raises(InvalidInput, match=r"^title: is empty"):
         product_from_raw({"title": b""}, None, limits)
     with pytest.raises(InvalidInput, match=r"^title: is 11 characters long"):
@@ -165,3 +165,31 @@ def test_chain_fails_when_a_stage_exhausts_retries(taxonomy, corrector):
     chain = ProductUnderstandingChain(taxonomy, engine, ChainSettings(max_retries_per_stage=1), corrector=corrector)
     with pytest.raises(StageFailed, match="category failed after 2 attempts"):
         asyncio.run(chain.run(Product(title="Mug")))
+
+
+def test_what_shopify_accepts_is_read_and_long_fields_are_cut_to_the_prompt_and_reported():
+    tags = ", ".join(f"supplement tag {i}" for i in range(140))  # 2,500+ characters: a real store's tag list
+    description = "Whole-food multivitamin. " * 400
+    checked = product_from_raw(
+        {"title": "T" * 255, "tags": tags, "description": description, "vendor": "V" * 255}, None, Limits()
+    )
+    assert checked.truncated_fields == ("description", "tags")
+    assert len(checked.product.tags) <= 400 and tags.startswith(checked.product.tags)
+    assert not tags[len(checked.product.tags)].isalnum()  # cut between words
+    assert len(checked.product.description) <= 2_400 and checked.product.description.endswith("multivitamin.")
+    assert product_from_raw({"title": "Mug", "tags": "mug"}, None, Limits()).truncated_fields == ()
+    with pytest.raises(InvalidInput, match=r"^title: is 256 characters long; the limit is 255"):
+        product_from_raw({"title": "T" * 256}, None, Limits())
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "cut"),
+    [
+        ("one two three", 9, "one two"),
+        ("one two three", 13, "one two three"),
+        ("abcdefghij", 4, "abcd"),
+        ("one  two", 5, "one"),
+    ],
+)
+def test_cut_at_word(text, limit, cut):
+    assert cut_at_word(text, limit) == cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -48,19 +49,10 @@ PROBE = textwrap.dedent(
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(the wheel, a fresh virtualenv with it and its base dependencies)."""
     root = tmp_path_factory.mktemp("wheel")
-    build = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "-q",
-        "-w",
-        str(root),
-        str(ROOT),
-    ]
-    subprocess.run(build, check=True, cwd=root)
+    source = root / "source"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root)]
+    subprocess.run([*pip_wheel, str(source)], check=True, cwd=root)
     wheel = next(root.glob("catalogvlm-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     subprocess.run([str(root / "venv/bin/python"), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=600)
