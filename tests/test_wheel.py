@@ -50,7 +50,9 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(the wheel, a fresh virtualenv with it and its base dependencies)."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"  # a copy: building writes build/ and *.egg-info beside the sources
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".*_cache", "build", "*.egg-info", "__pycache__")
+    )
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root)]
     subprocess.run([*pip_wheel, str(source)], check=True, cwd=root)
     wheel = next(root.glob("catalogvlm-*.whl"))
