@@ -20,8 +20,8 @@ from .types import CatalogError, CategoryResult, Prediction
 
 class AsyncProductClassifier(BaseClassifier):
     @staticmethod
-    def _connect(url: str, ssl: bool, root_certificates: str | None) -> Any:
-        return grpcaio.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
+    def _connect(url: str, tls: dict[str, Any]) -> Any:
+        return grpcaio.InferenceServerClient(url, **tls)
 
     async def classify(self, product: Product) -> Prediction:
         started = time.perf_counter()
@@ -51,7 +51,7 @@ class AsyncProductClassifier(BaseClassifier):
         attempt = 0
         while True:
             try:
-                return await self._client.infer(model, inputs, client_timeout=self._timeout_s)
+                return await self._client.infer(model, inputs, headers=self._headers, client_timeout=self._timeout_s)
             except InferenceServerException as raw:
                 error = wire.as_catalog_error(raw)
                 delay = self._retry_delay(error, attempt)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogvlm.pipeline.contract import API_KEY_HEADER
+
 from . import wire
 from .types import CatalogError
 
@@ -18,17 +20,25 @@ class BaseClassifier:
         backoff_s: float = 0.2,
         ssl: bool = False,
         root_certificates: str | None = None,
+        private_key: str | None = None,
+        certificate_chain: str | None = None,
+        api_key: str | None = None,
         model_name: str = wire.PRODUCT_MODEL,
     ) -> None:
-        """Deadline `timeout_s` per call; `retries` with exponential backoff on UNAVAILABLE only."""
-        self._client = self._connect(url, ssl, root_certificates)
+        """Deadline `timeout_s` per call; `retries` with exponential backoff on UNAVAILABLE only. TLS with `ssl`
+        (`root_certificates`: the server's CA, PEM file; `private_key` and `certificate_chain`: this client's, for
+        mutual TLS); `api_key` is sent with every call when the server restricts inference (`serve --api-key`)."""
+        tls = {"ssl": ssl, "root_certificates": root_certificates}
+        tls |= {"private_key": private_key, "certificate_chain": certificate_chain}
+        self._client = self._connect(url, tls)
+        self._headers = {API_KEY_HEADER: api_key} if api_key else None
         self._timeout_s = timeout_s
         self._retries = retries
         self._backoff_s = backoff_s
         self._model_name = model_name
 
     @staticmethod
-    def _connect(url: str, ssl: bool, root_certificates: str | None) -> Any:
+    def _connect(url: str, tls: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     def _retry_delay(self, error: CatalogError, attempt: int) -> float | None:

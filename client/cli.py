@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -35,6 +36,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, help="write JSON lines here instead of stdout")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (deadline)")
+    parser.add_argument("--tls-ca", help="PEM CA of a TLS server (turns TLS on)")
+    parser.add_argument("--api-key", default=os.environ.get("CATALOGVLM_API_KEY"), help="env: CATALOGVLM_API_KEY")
     parser.set_defaults(handler=_classify)
 
 
@@ -44,7 +47,8 @@ def _classify(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"catalogvlm: cannot read products: {error}", file=sys.stderr)
         return 2
-    with ProductClassifier(args.url, timeout_s=args.timeout) as classifier:
+    tls = {"ssl": True, "root_certificates": args.tls_ca} if args.tls_ca else {}
+    with ProductClassifier(args.url, timeout_s=args.timeout, api_key=args.api_key, **tls) as classifier:
         results = classifier.classify_many(products, args.concurrency, progress=len(products) > 1)
     with args.output.open("w", encoding="utf-8") if args.output else nullcontext(sys.stdout) as out:
         for number, (product, result) in enumerate(zip(products, results, strict=True), start=1):

@@ -24,8 +24,8 @@ class ProductClassifier(BaseClassifier):
     """`classify` a product through `product_understanding` on Triton or Dynamo (KServe v2 gRPC)."""
 
     @staticmethod
-    def _connect(url: str, ssl: bool, root_certificates: str | None) -> Any:
-        return grpcclient.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
+    def _connect(url: str, tls: dict[str, Any]) -> Any:
+        return grpcclient.InferenceServerClient(url, **tls)
 
     def classify(self, product: Product) -> Prediction:
         started = time.perf_counter()
@@ -47,7 +47,7 @@ class ProductClassifier(BaseClassifier):
 
     def is_ready(self) -> bool:
         try:
-            return bool(self._client.is_model_ready(self._model_name))
+            return bool(self._client.is_model_ready(self._model_name, headers=self._headers))
         except InferenceServerException:
             return False
 
@@ -55,7 +55,7 @@ class ProductClassifier(BaseClassifier):
         attempt = 0
         while True:
             try:
-                return self._client.infer(model, inputs, client_timeout=self._timeout_s)
+                return self._client.infer(model, inputs, headers=self._headers, client_timeout=self._timeout_s)
             except InferenceServerException as raw:
                 error = wire.as_catalog_error(raw)
                 delay = self._retry_delay(error, attempt)

@@ -26,6 +26,7 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from catalogvlm.client import wire  # noqa: E402
 from catalogvlm.loadtest.corpus import Corpus, load_corpus  # noqa: E402
 from catalogvlm.loadtest.thresholds import Thresholds, violations  # noqa: E402
+from catalogvlm.pipeline.contract import API_KEY_HEADER  # noqa: E402
 
 log = logging.getLogger("catalogvlm.loadtest")
 _corpus: Corpus | None = None
@@ -41,6 +42,7 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--max-p95-ms", type=float, default=0.0, help="0 = no threshold")
     group.add_argument("--max-p99-ms", type=float, default=0.0, help="0 = no threshold")
     group.add_argument("--min-rps", type=float, default=0.0, help="0 = no threshold")
+    group.add_argument("--api-key", default="", help="sent as the api-key header (serve --api-key)")
 
 
 @events.init.add_listener
@@ -73,6 +75,8 @@ class TritonGrpcUser(User):
 
     def on_start(self) -> None:
         self.client = grpcclient.InferenceServerClient(self.host)
+        api_key = self.environment.parsed_options.api_key if self.environment.parsed_options else ""
+        self.headers = {API_KEY_HEADER: api_key} if api_key else None
 
     def on_stop(self) -> None:
         self.client.close()
@@ -81,7 +85,7 @@ class TritonGrpcUser(User):
         started = time.perf_counter()
         response, error, length = None, None, 0
         try:
-            response = self.client.infer(model, inputs, client_timeout=60)
+            response = self.client.infer(model, inputs, headers=self.headers, client_timeout=60)
             length = response.get_response().ByteSize()
         except InferenceServerException as raised:
             error = raised

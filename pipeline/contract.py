@@ -21,6 +21,12 @@ VALIDATE_MODEL = "taxonomy_validate"
 IMAGE_INPUT_NAME = "image"  # product_understanding's encoded image (UINT8 [-1])
 CATEGORY_INPUT_NAME = "category"  # taxonomy_validate's paths or ids (BYTES [-1])
 RESULT_OUTPUT_NAME = "result"  # both models' JSON answers (BYTES)
+# The keys of Triton's restricted protocols (`serve --api-key/--admin-key`): the name in the server's option, and
+# the gRPC metadata a client sends, which Triton prefixes with "triton-grpc-protocol-" (HTTP takes the name).
+API_KEY_NAME = "api-key"  # inference
+ADMIN_KEY_NAME = "admin-key"  # model repository, shared memory, statistics, trace, logging, model config
+API_KEY_HEADER = f"triton-grpc-protocol-{API_KEY_NAME}"
+ADMIN_KEY_HEADER = f"triton-grpc-protocol-{ADMIN_KEY_NAME}"
 
 # Dynamo's tensor path has no status of its own: a worker raises one of Dynamo's error classes, and its
 # KServe frontend (1.6.1) answers INTERNAL with "Failed to fold completions stream: <class>: <message>".

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from catalogvlm.errors import CatalogvlmError
+from catalogvlm.errors import CatalogvlmError, ConfigurationError
+from catalogvlm.pipeline.contract import ADMIN_KEY_NAME, API_KEY_NAME
+
+# Triton's restricted protocol groups: what only an operator may call, and inference itself.
+ADMIN_PROTOCOLS = ("model-repository", "model-config", "shared-memory", "statistics", "trace", "logging")
+INFERENCE_PROTOCOLS = ("inference",)
 
 
 class ServerError(CatalogvlmError):
@@ -24,6 +29,49 @@ class Ports:
 
     def metrics_url(self, host: str) -> str:
         return f"http://{host}:{self.metrics}/metrics"
+
+
+@dataclass(frozen=True)
+class ServerSecurity:
+    """TLS for gRPC (mutual when a client CA is given) and header keys for Triton's restricted protocols.
+
+    Health and metadata stay open, so load balancers and Kubernetes probes need no key. Triton takes the keys
+    on its command line, where other users of the machine can read them: run it where only the operator can.
+    """
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None  # clients must present a certificate signed by it (mutual TLS)
+    admin_key: str | None = None
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        if self.tls_ca and not self.tls_cert:
+            raise ConfigurationError("--tls-ca (mutual TLS) needs --tls-cert and --tls-key")
+        for path in (self.tls_cert, self.tls_key, self.tls_ca):
+            if path and not Path(path).is_file():
+                raise ConfigurationError(f"{path} does not exist")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tls_cert or self.admin_key or self.api_key)
+
+    def triton_args(self) -> list[str]:
+        args = []
+        if self.tls_cert:
+            args += ["--grpc-use-ssl=true", f"--grpc-server-cert={self.tls_cert}", f"--grpc-server-key={self.tls_key}"]
+        if self.tls_ca:
+            args += ["--grpc-use-ssl-mutual=true", f"--grpc-root-cert={self.tls_ca}"]
+        for protocols, header, key in (
+            (ADMIN_PROTOCOLS, ADMIN_KEY_NAME, self.admin_key),
+            (INFERENCE_PROTOCOLS, API_KEY_NAME, self.api_key),
+        ):
+            if key:
+                restriction = f"{','.join(protocols)}:{header}={key}"
+                args += [f"--grpc-restricted-protocol={restriction}", f"--http-restricted-api={restriction}"]
+        return args
 
 
 class Server(Protocol):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from catalogvlm.builders.repository import parse_assignments
+from catalogvlm.pipeline.contract import ADMIN_KEY_HEADER, API_KEY_HEADER
 
-from .base import Ports
+from .base import Ports, ServerSecurity
 from .serve import served
 
 
@@ -38,6 +40,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         help="override a model repository value (e.g. bls_instances=8)",
     )
     parser.add_argument("--log-verbose", type=int, default=0, help="tritonserver --log-verbose level")
+    security = parser.add_argument_group("security (Triton's own gRPC TLS options and restricted protocols)")
+    security.add_argument("--tls-cert", type=Path, help="PEM server certificate: gRPC over TLS")
+    security.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
+    security.add_argument("--tls-ca", type=Path, help="PEM CA that client certificates must chain to (mutual TLS)")
+    security.add_argument(
+        "--admin-key",
+        default=os.environ.get("CATALOGVLM_ADMIN_KEY"),
+        help="model repository, shared memory, statistics, trace and logging need gRPC metadata"
+        f" {ADMIN_KEY_HEADER}: KEY (env: CATALOGVLM_ADMIN_KEY)",
+    )
+    security.add_argument(
+        "--api-key",
+        default=os.environ.get("CATALOGVLM_API_KEY"),
+        help=f"inference needs gRPC metadata {API_KEY_HEADER}: KEY (env: CATALOGVLM_API_KEY)",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -55,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         taxonomy=args.taxonomy,
         values=parse_assignments(args.values),
         log_verbose=args.log_verbose,
+        security=ServerSecurity(args.tls_cert, args.tls_key, args.tls_ca, args.admin_key, args.api_key),
     ) as server:
         print(
             f"catalogvlm: profile {args.profile} ({args.backend}) ready on gRPC {server.grpc_url} "

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from catalogvlm.builders.repository import ServedModel, python_thread_pool_size, render_repository
+from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from .base import Ports, Server
+from .base import Ports, Server, ServerSecurity
 from .dynamo import DynamoDeployment
 from .triton import TritonServer, TritonServerConfig, prepare_installation
 
@@ -30,6 +31,7 @@ def served(
     log_verbose: int = 0,
     log_file: Path | None = None,
     extra_models: tuple[ServedModel, ...] = (),
+    security: ServerSecurity | None = None,
 ) -> Iterator[Server]:
     """A ready server for `profile` (tritonserver, or Dynamo's frontend with our worker), stopped on exit."""
     repository = repository or CACHE_ROOT / f"repository-{profile}"
@@ -40,12 +42,15 @@ def served(
     values = {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": str(EMBEDDINGS_DIR), **(values or {})}
     rendered = render_repository(profile, repository, values, extra_models)
     ports = ports or free_ports()
+    security = security or ServerSecurity()
     if backend == "dynamo":
+        if security.enabled:  # not verified on Dynamo 1.6.1's KServe gRPC frontend: refuse rather than serve open
+            raise ConfigurationError("TLS and keys are Triton's options; put Dynamo's frontend behind your own TLS")
         server: Server = DynamoDeployment(rendered.path, ports, host=host)
     else:
         pool = python_thread_pool_size(rendered.values)
         config = TritonServerConfig(
-            rendered.path, ports, host=host, log_verbose=log_verbose, python_thread_pool_size=pool
+            rendered.path, ports, host=host, log_verbose=log_verbose, python_thread_pool_size=pool, security=security
         )
         server = TritonServer(config, prepare_installation())
     server.start(log_file)

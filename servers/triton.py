@@ -14,14 +14,13 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tritonclient.grpc as grpcclient
-
 from catalogvlm.settings import CACHE_ROOT
 
-from .base import Ports, ServerError
+from .base import Ports, ServerError, ServerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,7 @@ class TritonServerConfig:
     host: str = "127.0.0.1"
     log_verbose: int = 0
     python_thread_pool_size: int = 32  # Triton's default; see builders.repository.python_thread_pool_size
+    security: ServerSecurity = field(default_factory=ServerSecurity)
     extra_args: tuple[str, ...] = ()
 
     def command(self, installation: TritonInstallation) -> list[str]:
@@ -53,6 +53,7 @@ class TritonServerConfig:
             "--exit-on-error=true",
             f"--log-verbose={self.log_verbose}",
             f"--backend-config=python,thread-pool-size={self.python_thread_pool_size}",
+            *self.security.triton_args(),
             *self.extra_args,
         ]
 
@@ -145,17 +146,19 @@ class TritonServer:
         )
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Polls KServe's HTTP readiness endpoint, as Kubernetes does: open whatever gRPC's TLS and keys are."""
         deadline = time.monotonic() + timeout_s
-        with grpcclient.InferenceServerClient(self.grpc_url) as client:
-            while time.monotonic() < deadline:
-                if self._process is not None and self._process.poll() is not None:
-                    raise ServerError(f"tritonserver exited with code {self._process.returncode} while starting")
-                try:
-                    if client.is_server_ready():
+        ready_url = f"http://{self.config.host}:{self.config.ports.http}/v2/health/ready"
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise ServerError(f"tritonserver exited with code {self._process.returncode} while starting")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as response:
+                    if response.status == 200:
                         return
-                except Exception:
-                    pass
-                time.sleep(0.25)
+            except OSError:  # not listening yet, or 400 while models load
+                pass
+            time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready after {timeout_s:.0f} s")
 
     @property

@@ -198,3 +198,16 @@ def test_pipeline_worker_command_parses_and_points_at_the_trtllm_workers(
     assert f"dyn://{config.trtllm_endpoint}" == trtllm[trtllm.index("--endpoint") + 1]
     assert config.trtllm_model == trtllm[trtllm.index("--served-model-name") + 1]
     assert config.namespace == config.trtllm_endpoint.split(".")[0]
+
+
+def test_triton_pod_runs_unprivileged_and_only_labelled_clients_reach_grpc():
+    (deployment,) = k8s("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp", "/dev/shm"}
+    (policy,) = k8s("NetworkPolicy")
+    grpc_rule = next(rule for rule in policy["spec"]["ingress"] if rule["ports"][0]["port"] == 8001)
+    assert grpc_rule["from"][0]["podSelector"]["matchLabels"] == {"catalogvlm.io/client": "true"}
+    assert policy["spec"]["podSelector"] == deployment["spec"]["selector"]
