@@ -13,7 +13,7 @@ from catalogvlm.pipeline import contract
 
 class Offline(BaseClassifier):
     @staticmethod
-    def _connect(url, ssl, root_certificates):
+    def _connect(url, tls):
         return None
 
 
