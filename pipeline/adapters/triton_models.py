@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import triton_python_backend_utils as pb_utils
@@ -24,8 +23,6 @@ from ..errors import Overloaded, PipelineError
 from ..product import TEXT_FIELDS
 from ..service import ProductUnderstandingService, TaxonomyValidationService
 from . import triton
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
 SHUTDOWN_GRACE_S = 10.0
@@ -41,7 +38,6 @@ class ProductUnderstandingModel:
         )
         engine = triton.BlsVlmEngine(parameters["vlm_model_name"], int(parameters["vlm_timeout_ms"]))
         self.service = ProductUnderstandingService(parameters, engine, observer=metrics)
-        self.metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
         self._loop: asyncio.AbstractEventLoop | None = None
 
