@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.errors import INVALID_ARGUMENT, RETRYABLE_STATUSES
+from catalogvlm.errors import INVALID_ARGUMENT, RETRYABLE_STATUSES, UNAVAILABLE
 from catalogvlm.pipeline.contract import (
     CATEGORY_INPUT_NAME,
     IMAGE_INPUT_NAME,
@@ -69,10 +70,17 @@ def category_results(response: Any) -> list[CategoryResult]:
     return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy(RESULT_OUTPUT_NAME).reshape(-1)]
 
 
+# Triton 2.51's Python backend answers INTERNAL when a model instance's stub process has died (checked here with
+# kill -9): the request never reached the model, and another instance, or the stub once restarted, can answer.
+_DEAD_STUB = re.compile(r"Stub process '?[\w.-]*'? is not healthy")
+
+
 def as_catalog_error(error: InferenceServerException) -> CatalogError:
     """The server's status and message; through Dynamo, the status the worker meant (see the contract)."""
     status = str(error.status() or "UNKNOWN").removeprefix("StatusCode.")
     message = error.message() or str(error)
+    if status == "INTERNAL" and _DEAD_STUB.search(message):
+        return CatalogError(UNAVAILABLE, message)
     restored = status_from_dynamo(message) if status == "INTERNAL" else None
     return CatalogError(*restored) if restored else CatalogError(status, message)
 

@@ -55,3 +55,12 @@ def test_product_records_and_text_fields(tmp_path):
     product = Product.from_record({"title": "Mug", "tags": ["kitchen", "gift"], "image": "p.png"}, tmp_path)
     assert product.tags == "kitchen, gift" and product.image == b"png bytes"
     assert product.text_fields() == {"title": "Mug", "tags": "kitchen, gift"}
+
+
+def test_a_dead_model_stub_is_retryable():
+    """Triton's words when a Python-backend stub was killed: the request never reached the model."""
+    dead = InferenceServerException(
+        "Stub process 'product_understanding_0_1' is not healthy.", status="StatusCode.INTERNAL"
+    )
+    assert as_catalog_error(dead).status == "UNAVAILABLE"
+    assert as_catalog_error(InferenceServerException("boom", status="StatusCode.INTERNAL")).status == "INTERNAL"
