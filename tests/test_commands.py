@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,3 +97,17 @@ def test_serve_starts_reports_ready_and_stops_on_sigterm(tmp_path, backend):
             server.kill()
     with grpcclient.InferenceServerClient(f"127.0.0.1:{ports.grpc}") as client, pytest.raises(Exception):  # noqa: B017
         client.is_server_live()
+
+
+def test_a_server_that_cannot_start_is_one_line_and_an_exit_code(tmp_path):
+    """The gRPC port is taken: tritonserver exits, and the command says so in one line, no traceback."""
+    ports = free_ports()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports.grpc))
+        taken.listen()
+        command = [*CLI, "serve", "--repository", str(tmp_path / "repo"), "--grpc-port", str(ports.grpc),
+                   "--http-port", str(ports.http), "--metrics-port", str(ports.metrics)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "catalogvlm: tritonserver exited with code" in done.stderr
+    assert "Traceback" not in done.stderr
