@@ -260,3 +260,12 @@ def _metric(server, name: str, labels: str) -> float:
     text = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
     match = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, flags=re.MULTILINE)
     return float(match.group(1)) if match else 0.0
+
+
+def test_a_heavily_tagged_product_is_classified_and_the_cut_reported(classifier):
+    """Supplement shops tag heavily: 2,300+ characters of tags are within Shopify's limits, so never refused."""
+    tags = ", ".join(f"vitamin d3 {i} iu immune support vegan gluten free" for i in range(50))
+    assert len(tags) > 2_300
+    prediction = classifier.classify(Product(title="Vitamin D3 5000 IU Softgels", tags=tags))
+    assert prediction.truncated_fields == ("tags",)
+    assert prediction.category.id.startswith("gid://shopify/TaxonomyCategory/")
