@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +48,6 @@ class BatchEngine(Protocol):
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> BatchAnswers: ...
 
 
-EngineFactory = Callable[[Mapping[str, str]], BatchEngine]
 ENGINE_FACTORY_PARAMETER = "engine_factory"
 
 
@@ -69,6 +68,14 @@ def load_engine(parameters: Mapping[str, str], model_dir: Path | None = None) ->
     except (ImportError, AttributeError) as error:
         raise ConfigurationError(f"{ENGINE_FACTORY_PARAMETER} {spec!r} cannot be loaded: {error}") from error
     return factory(parameters)
+
+
+def answer_batch(engine: BatchEngine, requests: Sequence[GenerationRequest]) -> BatchAnswers:
+    """The engine's answers; when it fails as a whole, every request of the batch learns why (retryable)."""
+    try:
+        return engine.generate_batch(requests) if requests else []
+    except Exception as error:
+        return [EngineError(f"engine failed: {type(error).__name__}: {error}")] * len(requests)
 
 
 class MicroBatcher:
@@ -110,9 +117,7 @@ class MicroBatcher:
     async def _run(self, batch: list[tuple[GenerationRequest, asyncio.Future[str]]]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            answers = await loop.run_in_executor(self._threads, self._engine.generate_batch, [r for r, _ in batch])
-        except Exception as error:  # the engine failed as a whole: every request of the batch learns why
-            answers = [EngineError(f"engine failed: {error}")] * len(batch)
+            answers = await loop.run_in_executor(self._threads, answer_batch, self._engine, [r for r, _ in batch])
         finally:
             self._free.release()  # type: ignore[union-attr]
         for (_, future), answer in zip(batch, answers, strict=True):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
-from .admission import Admission
+from .admission import Admission, AdmissionObserver
 from .chain import ChainObserver, ChainSettings, NullObserver, ProductUnderstandingChain
 from .engines import VlmEngine
 from .errors import InvalidInput
@@ -23,10 +24,16 @@ from .product import TEXT_FIELDS, product_from_raw
 MAX_CATEGORIES_PER_REQUEST = 1024
 
 
+class ServiceObserver(ChainObserver, AdmissionObserver, Protocol):
+    """What operators count of one service: the chain's stages and the admission's refusals."""
+
+
 class ProductUnderstandingService:
     """Many products in flight at once on one event loop, each awaiting its two engine calls."""
 
-    def __init__(self, parameters: Mapping[str, str], engine: VlmEngine, observer: ChainObserver | None = None) -> None:
+    def __init__(
+        self, parameters: Mapping[str, str], engine: VlmEngine, observer: ServiceObserver | None = None
+    ) -> None:
         observer = observer or NullObserver()
         self.limits = Limits.from_parameters(parameters)
         timeout_ms = int(parameters["vlm_timeout_ms"])

@@ -18,7 +18,7 @@ import triton_python_backend_utils as pb_utils
 
 from .. import contract
 from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
-from ..engines import BatchAnswers, GenerationRequest, load_engine
+from ..engines import GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
 from ..product import TEXT_FIELDS
 from ..service import ProductUnderstandingService, TaxonomyValidationService
@@ -90,14 +90,8 @@ class EngineModel:
     def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
         decoded: list[GenerationRequest | PipelineError] = [_generation_request(r) for r in requests]
         valid = [d for d in decoded if isinstance(d, GenerationRequest)]
-        answers = iter(self._generate(valid))
+        answers = iter(answer_batch(self.engine, valid))
         return [_engine_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
-
-    def _generate(self, batch: list[GenerationRequest]) -> BatchAnswers:
-        try:
-            return self.engine.generate_batch(batch) if batch else []
-        except Exception as error:  # the engine failed as a whole: each request gets the error
-            return [error] * len(batch)  # type: ignore[list-item]
 
 
 def _generation_request(request: pb_utils.InferenceRequest) -> GenerationRequest | PipelineError:
