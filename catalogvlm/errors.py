@@ -12,6 +12,7 @@ from __future__ import annotations
 INVALID_ARGUMENT = "INVALID_ARGUMENT"  # the request is at fault: never retried
 UNAVAILABLE = "UNAVAILABLE"  # the service is busy or a stage kept failing: retried with backoff
 INTERNAL = "INTERNAL"  # our bug: reported, not retried
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"  # the caller's own deadline passed: the caller decides what next
 RETRYABLE_STATUSES = frozenset({UNAVAILABLE})
 
 

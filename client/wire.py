@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.errors import INVALID_ARGUMENT, RETRYABLE_STATUSES, UNAVAILABLE
+from catalogvlm.errors import DEADLINE_EXCEEDED, INVALID_ARGUMENT, RETRYABLE_STATUSES, UNAVAILABLE
 from catalogvlm.pipeline.contract import (
     CATEGORY_INPUT_NAME,
     IMAGE_INPUT_NAME,
@@ -73,6 +73,9 @@ def category_results(response: Any) -> list[CategoryResult]:
 # Triton 2.51's Python backend answers INTERNAL when a model instance's stub process has died (checked here with
 # kill -9): the request never reached the model, and another instance, or the stub once restarted, can answer.
 _DEAD_STUB = re.compile(r"Stub process '?[\w.-]*'? is not healthy")
+# Dynamo's frontend is a tonic server: it enforces the caller's grpc-timeout itself and ends the call as
+# CANCELLED "Timeout expired", racing the client's own DEADLINE_EXCEEDED. Both mean the caller's deadline passed.
+_SERVER_ENFORCED_DEADLINE = "Timeout expired"
 
 
 def as_catalog_error(error: InferenceServerException) -> CatalogError:
@@ -81,6 +84,8 @@ def as_catalog_error(error: InferenceServerException) -> CatalogError:
     message = error.message() or str(error)
     if status == "INTERNAL" and _DEAD_STUB.search(message):
         return CatalogError(UNAVAILABLE, message)
+    if status == "CANCELLED" and _SERVER_ENFORCED_DEADLINE in message:
+        return CatalogError(DEADLINE_EXCEEDED, message)
     restored = status_from_dynamo(message) if status == "INTERNAL" else None
     return CatalogError(*restored) if restored else CatalogError(status, message)
 

@@ -60,7 +60,7 @@ SCRIPTED_ENGINE = "engine_doubles:ScriptedEngine"
 SLOW_MAX_INFLIGHT = 6
 
 
-def test_double_models():
+def engine_double_models():
     """The scripted engine (tests/engine_doubles.py) behind two more product_understanding models."""
     from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
 
@@ -90,7 +90,11 @@ def server(request, tmp_path_factory):
     log_file = root / "server.log"
     try:
         with served(
-            "cpu", backend=backend, repository=root / "repository", log_file=log_file, extra_models=test_double_models()
+            "cpu",
+            backend=backend,
+            repository=root / "repository",
+            log_file=log_file,
+            extra_models=engine_double_models(),
         ) as s:
             s.backend = backend
             yield s

@@ -64,3 +64,11 @@ def test_a_dead_model_stub_is_retryable():
     )
     assert as_catalog_error(dead).status == "UNAVAILABLE"
     assert as_catalog_error(InferenceServerException("boom", status="StatusCode.INTERNAL")).status == "INTERNAL"
+
+
+def test_a_deadline_the_server_enforced_reads_as_deadline_exceeded():
+    """Dynamo's tonic frontend ends a call whose grpc-timeout passed as CANCELLED 'Timeout expired'."""
+    expired = InferenceServerException("Timeout expired", status="StatusCode.CANCELLED")
+    assert as_catalog_error(expired).status == "DEADLINE_EXCEEDED"
+    cancelled = InferenceServerException("Locally cancelled by application!", status="StatusCode.CANCELLED")
+    assert as_catalog_error(cancelled).status == "CANCELLED"

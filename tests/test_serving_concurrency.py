@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import SLOW_MAX_INFLIGHT, test_double_models
+from conftest import SLOW_MAX_INFLIGHT, engine_double_models
 
 from catalogvlm.client import AsyncProductClassifier, CatalogError, Prediction, Product, ProductClassifier
 from catalogvlm.servers import served
@@ -104,7 +104,7 @@ def test_a_client_deadline_ends_the_call_and_the_server_keeps_serving(grpc_url):
 @pytest.mark.parametrize("backend", ["triton", "dynamo"])
 def test_shutdown_with_products_in_flight_ends_every_one_of_them(backend, tmp_path):
     """SIGTERM while six products are in flight: each is answered or refused; none hangs."""
-    with served("cpu", backend=backend, repository=tmp_path / "repository", extra_models=test_double_models()) as s:
+    with served("cpu", backend=backend, repository=tmp_path / "repository", extra_models=engine_double_models()) as s:
         url = s.grpc_url
 
         async def in_flight_then_stop():
