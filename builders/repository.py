@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from catalogvlm import __version__
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.limits import Limits
+from catalogvlm.taxonomy import TaxonomyError, release_of
 
 TEMPLATE_SUFFIX = ".tmpl"
 # Shipped as package data: the same paths from a checkout (editable install) and from an installed wheel.
@@ -61,6 +63,7 @@ _PIPELINE_DEFAULTS = {
     "max_retries_per_stage": "2",
     "category_max_tokens": "256",
     "attribute_max_tokens": "512",
+    "response_cache_mib": "256",
 }
 
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
@@ -80,6 +83,29 @@ def python_thread_pool_size(values: Mapping[str, str]) -> int:
     call of an instance on one thread of that instance's pool (python_be.cc, default 32), so the pool must
     hold one thread per product in flight, or the pool, not max_inflight, bounds concurrency."""
     return int(values["max_inflight"]) + 16
+
+
+def response_cache_bytes(values: Mapping[str, str]) -> int:
+    """tritonserver's `--cache-config local,size=`: the size the rendered models' response cache was given."""
+    return int(values["response_cache_mib"]) * 1024 * 1024
+
+
+def _derived_values(values: Mapping[str, str]) -> dict[str, str]:
+    """Values that follow from others, so they can never disagree with them."""
+    derived = {
+        "catalogvlm_version": __version__,
+        "response_cache_enable": "true" if int(values.get("response_cache_mib", "0")) > 0 else "false",
+    }
+    if "taxonomy_dir" in values and "taxonomy_release" not in values:  # the service checks it on load
+        derived["taxonomy_release"] = _release_in(values["taxonomy_dir"])
+    return derived
+
+
+def _release_in(taxonomy_dir: str) -> str:
+    try:
+        return release_of(taxonomy_dir)
+    except TaxonomyError as error:
+        raise RenderError(f"{error}; to render for another machine, --set taxonomy_release=RELEASE") from None
 
 
 def _pipeline_models() -> tuple[ServedModel, ...]:
@@ -154,6 +180,7 @@ def render_repository(
     if missing_required:
         raise RenderError(f"profile {profile_name} needs a value for {', '.join(missing_required)}")
     merged = {**profile.defaults, **values}
+    merged |= _derived_values(merged)
     replaced = {model.name for model in extra_models}  # an extra model of a profile model's name takes its place
     models = tuple(m for m in profile.models if m.name not in replaced) + extra_models
     templates = {model.name: _templates(model) for model in models}

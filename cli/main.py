@@ -15,6 +15,7 @@ from catalogvlm.client.evaluation import cli as evaluation_cli
 from catalogvlm.errors import CatalogvlmError
 from catalogvlm.loadtest import capacity, soak
 from catalogvlm.loadtest import cli as loadtest_cli
+from catalogvlm.pipelines import cli as pipelines_cli
 from catalogvlm.servers import cli as servers_cli
 from catalogvlm.taxonomy import cli as taxonomy_cli
 
@@ -25,6 +26,7 @@ _REGISTRARS = (
     servers_cli.register,
     client_cli.register,
     evaluation_cli.register,
+    pipelines_cli.register,
     builders_cli.register,
     loadtest_cli.register,
     soak.register,
@@ -45,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "accepts_beam_options", False):
+        args.beam_options = unknown  # `catalogvlm batch`: Beam's own pipeline options, passed on
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -4,7 +4,7 @@ from catalogvlm.pipeline.contract import Product
 
 from .aio import AsyncProductClassifier
 from .sync import ProductClassifier
-from .types import AttributeResult, AttributeValueResult, CatalogError, CategoryResult, Prediction
+from .types import AttributeResult, AttributeValueResult, CatalogError, CategoryResult, ModelRelease, Prediction
 
 __all__ = [
     "AsyncProductClassifier",
@@ -12,6 +12,7 @@ __all__ = [
     "AttributeValueResult",
     "CatalogError",
     "CategoryResult",
+    "ModelRelease",
     "Prediction",
     "Product",
     "ProductClassifier",

@@ -61,7 +61,9 @@ class AsyncProductClassifier(BaseClassifier):
             attempt += 1
 
     async def close(self) -> None:
-        await self._client.close()
+        connection = self._take_connection()
+        if connection is not None:
+            await connection.close()
 
     async def __aenter__(self) -> AsyncProductClassifier:
         return self

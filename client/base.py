@@ -30,7 +30,7 @@ class BaseClassifier:
         mutual TLS); `api_key` is sent with every call when the server restricts inference (`serve --api-key`)."""
         tls = {"ssl": ssl, "root_certificates": root_certificates}
         tls |= {"private_key": private_key, "certificate_chain": certificate_chain}
-        self._client = self._connect(url, tls)
+        self._connection: Any = self._connect(url, tls)
         self._headers = {API_KEY_HEADER: api_key} if api_key else None
         self._timeout_s = timeout_s
         self._retries = retries
@@ -40,6 +40,18 @@ class BaseClassifier:
     @staticmethod
     def _connect(url: str, tls: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+    @property
+    def _client(self) -> Any:
+        if self._connection is None:
+            raise RuntimeError("this classifier is closed")
+        return self._connection
+
+    def _take_connection(self) -> Any:
+        """The connection, for closing. The classifier lets go of it, so tritonclient's `__del__` runs now and
+        not at interpreter exit, where grpc is half torn down and prints a traceback."""
+        connection, self._connection = self._connection, None
+        return connection
 
     def _retry_delay(self, error: CatalogError, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when the error is final."""

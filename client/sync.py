@@ -15,7 +15,7 @@ from catalogvlm.pipeline.contract import Product
 
 from . import wire
 from .base import BaseClassifier
-from .types import CatalogError, CategoryResult, Prediction
+from .types import CatalogError, CategoryResult, ModelRelease, Prediction
 
 T = TypeVar("T")
 
@@ -45,6 +45,15 @@ class ProductClassifier(BaseClassifier):
         response = self._call(wire.VALIDATE_MODEL, wire.category_inputs(categories, grpcclient.InferInput))
         return wire.category_results(response)
 
+    def model_release(self) -> ModelRelease:
+        """The served model's name and newest version (metadata) and what its config reports it answers with."""
+        try:
+            metadata = self._client.get_model_metadata(self._model_name, headers=self._headers, as_json=True)
+            config = self._client.get_model_config(self._model_name, headers=self._headers, as_json=True)
+        except InferenceServerException as raw:
+            raise wire.as_catalog_error(raw) from None
+        return wire.model_release(metadata, config)
+
     def is_ready(self) -> bool:
         try:
             return bool(self._client.is_model_ready(self._model_name, headers=self._headers))
@@ -65,7 +74,9 @@ class ProductClassifier(BaseClassifier):
             attempt += 1
 
     def close(self) -> None:
-        self._client.close()
+        connection = self._take_connection()
+        if connection is not None:
+            connection.close()
 
     def __enter__(self) -> ProductClassifier:
         return self

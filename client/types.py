@@ -19,6 +19,16 @@ class CatalogError(CatalogvlmError):
 
 
 @dataclass(frozen=True)
+class ModelRelease:
+    """What a served model answers with, as the server reports it: a change in any field can change answers."""
+
+    model: str
+    version: str
+    taxonomy_release: str
+    catalogvlm_version: str
+
+
+@dataclass(frozen=True)
 class CategoryResult:
     id: str
     full_name: str

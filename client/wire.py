@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from catalogvlm.pipeline.contract import (
     status_from_dynamo,
 )
 
-from .types import CatalogError, CategoryResult
+from .types import CatalogError, CategoryResult, ModelRelease
 
 __all__ = ["PRODUCT_MODEL", "RETRYABLE_STATUSES", "VALIDATE_MODEL"]
 
@@ -88,6 +88,17 @@ def as_catalog_error(error: InferenceServerException) -> CatalogError:
         return CatalogError(DEADLINE_EXCEEDED, message)
     restored = status_from_dynamo(message) if status == "INTERNAL" else None
     return CatalogError(*restored) if restored else CatalogError(status, message)
+
+
+def model_release(metadata: Mapping[str, Any], config: Mapping[str, Any]) -> ModelRelease:
+    """From KServe ModelMetadata and Triton's ModelConfig (as JSON); Dynamo serves the same from its worker."""
+    parameters = config.get("config", config).get("parameters", {})
+
+    def reported(key: str) -> str:
+        return str(parameters.get(key, {}).get("string_value", "unknown"))
+
+    versions = sorted(metadata.get("versions") or ["unknown"], key=lambda v: (len(v), v))
+    return ModelRelease(metadata["name"], versions[-1], reported("taxonomy_release"), reported("catalogvlm_version"))
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 5.0) -> float:

@@ -23,8 +23,8 @@ CATEGORY_INPUT_NAME = "category"  # taxonomy_validate's paths or ids (BYTES [-1]
 RESULT_OUTPUT_NAME = "result"  # both models' JSON answers (BYTES)
 # The keys of Triton's restricted protocols (`serve --api-key/--admin-key`): the name in the server's option, and
 # the gRPC metadata a client sends, which Triton prefixes with "triton-grpc-protocol-" (HTTP takes the name).
-API_KEY_NAME = "api-key"  # inference
-ADMIN_KEY_NAME = "admin-key"  # model repository, shared memory, statistics, trace, logging, model config
+API_KEY_NAME = "api-key"  # inference and model config
+ADMIN_KEY_NAME = "admin-key"  # model repository, shared memory, statistics, trace, logging
 API_KEY_HEADER = f"triton-grpc-protocol-{API_KEY_NAME}"
 ADMIN_KEY_HEADER = f"triton-grpc-protocol-{ADMIN_KEY_NAME}"
 

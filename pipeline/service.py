@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from catalogvlm.errors import ConfigurationError
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
 from .admission import Admission, AdmissionObserver
@@ -44,6 +45,7 @@ class ProductUnderstandingService:
             attempt_timeout_s=timeout_ms / 1000 if timeout_ms > 0 else None,
         )
         taxonomy = load_taxonomy(parameters["taxonomy_dir"])
+        _check_reported_release(parameters, taxonomy.version)
         self.chain = ProductUnderstandingChain(taxonomy, engine, settings, observer=observer)
         self.admission = Admission(
             int(parameters["max_inflight"]), int(parameters["max_inflight_image_mib"]) * 1024 * 1024, observer
@@ -60,6 +62,13 @@ class ProductUnderstandingService:
             prediction = await self.chain.run(checked.product)
         result = {**prediction.to_dict(), "truncated_fields": list(checked.truncated_fields)}
         return json.dumps(result, ensure_ascii=False)
+
+
+def _check_reported_release(parameters: Mapping[str, str], loaded: str) -> None:
+    """The model config reports `taxonomy_release` to callers (bulk fingerprints): it must be what was loaded."""
+    reported = parameters.get("taxonomy_release", loaded)
+    if reported != loaded:
+        raise ConfigurationError(f"taxonomy_release is {reported!r} but {parameters['taxonomy_dir']} holds {loaded!r}")
 
 
 class TaxonomyValidationService:

@@ -9,9 +9,11 @@ from typing import Protocol
 from catalogvlm.errors import CatalogvlmError, ConfigurationError
 from catalogvlm.pipeline.contract import ADMIN_KEY_NAME, API_KEY_NAME
 
-# Triton's restricted protocol groups: what only an operator may call, and inference itself.
-ADMIN_PROTOCOLS = ("model-repository", "model-config", "shared-memory", "statistics", "trace", "logging")
-INFERENCE_PROTOCOLS = ("inference",)
+# Triton's restricted protocol groups: what only an operator may call, and what a calling service needs. A
+# caller reads a model's config too: perf_analyzer does before its first request, and the bulk pipeline reads
+# the taxonomy release and catalogvlm version it fingerprints products with.
+ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "statistics", "trace", "logging")
+INFERENCE_PROTOCOLS = ("inference", "model-config")
 
 
 class ServerError(CatalogvlmError):

@@ -7,7 +7,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from catalogvlm.builders.repository import ServedModel, python_thread_pool_size, render_repository
+from catalogvlm.builders.repository import (
+    ServedModel,
+    python_thread_pool_size,
+    render_repository,
+    response_cache_bytes,
+)
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
@@ -48,9 +53,14 @@ def served(
             raise ConfigurationError("TLS and keys are Triton's options; put Dynamo's frontend behind your own TLS")
         server: Server = DynamoDeployment(rendered.path, ports, host=host)
     else:
-        pool = python_thread_pool_size(rendered.values)
         config = TritonServerConfig(
-            rendered.path, ports, host=host, log_verbose=log_verbose, python_thread_pool_size=pool, security=security
+            rendered.path,
+            ports,
+            host=host,
+            log_verbose=log_verbose,
+            python_thread_pool_size=python_thread_pool_size(rendered.values),
+            response_cache_bytes=response_cache_bytes(rendered.values),
+            security=security,
         )
         server = TritonServer(config, prepare_installation())
     server.start(log_file)

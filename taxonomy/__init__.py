@@ -1,7 +1,7 @@
 """The Shopify Product Taxonomy: loading, the category/attribute index, correction and validation."""
 
 from .correction import CategoryCorrector, validate_query
-from .index import Taxonomy, load_taxonomy
+from .index import Taxonomy, load_taxonomy, release_of
 from .model import (
     Attribute,
     AttributeValue,
@@ -27,5 +27,6 @@ __all__ = [
     "TaxonomyError",
     "TaxonomyInputError",
     "load_taxonomy",
+    "release_of",
     "validate_query",
 ]

@@ -107,7 +107,19 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
     if listing.is_file():
         _check_listing_agrees(listing, categories)
     google = _read_google_crosswalk(root / GOOGLE_CROSSWALK_FILE)
-    return Taxonomy(str(categories_doc.get("version", "unknown")), categories, attributes, google)
+    return Taxonomy(_release(categories_doc), categories, attributes, google)
+
+
+def release_of(directory: str | Path) -> str:
+    """The release a taxonomy folder holds (its categories.json `version`), without building the index."""
+    path = Path(directory) / "categories.json"
+    if not path.is_file():
+        raise TaxonomyDataError(f"taxonomy folder {directory} lacks categories.json")
+    return _release(_read_json(path))
+
+
+def _release(categories_doc: dict) -> str:
+    return str(categories_doc.get("version", "unknown"))
 
 
 def _read_json(path: Path) -> dict:

@@ -38,7 +38,11 @@ def test_missing_required_value_is_an_error(tmp_path):
 
 def test_unknown_key_is_an_error(tmp_path):
     with pytest.raises(RenderError, match=r"uses bls_instance$"):
-        render_repository("cpu", tmp_path, {"taxonomy_dir": "/t", "embeddings_dir": "/e", "bls_instance": "8"})
+        render_repository(
+            "cpu",
+            tmp_path,
+            {"taxonomy_dir": "/t", "taxonomy_release": "2025-08", "embeddings_dir": "/e", "bls_instance": "8"},
+        )
 
 
 def test_placeholder_without_value_is_an_error(tmp_path):
@@ -47,13 +51,18 @@ def test_placeholder_without_value_is_an_error(tmp_path):
     (source / "config.pbtxt.tmpl").write_text('name: "${model_name}"\ninstance_group [ { count: ${copies} } ]\n')
     with pytest.raises(RenderError, match=r"broken/config\.pbtxt\.tmpl: no value for copies"):
         render_repository(
-            "cpu", tmp_path / "out", {"taxonomy_dir": "/t", "embeddings_dir": "/e"}, (ServedModel("broken", source),)
+            "cpu",
+            tmp_path / "out",
+            {"taxonomy_dir": "/t", "taxonomy_release": "2025-08", "embeddings_dir": "/e"},
+            (ServedModel("broken", source),),
         )
 
 
 def test_per_model_values_override_profile_values(tmp_path):
     extra = ServedModel("pu_b", MODEL_SOURCES / "product_understanding", values={"vlm_model_name": "other_vlm"})
-    render_repository("cpu", tmp_path, {"taxonomy_dir": "/t", "embeddings_dir": "/e"}, (extra,))
+    render_repository(
+        "cpu", tmp_path, {"taxonomy_dir": "/t", "taxonomy_release": "2025-08", "embeddings_dir": "/e"}, (extra,)
+    )
     assert 'string_value: "other_vlm"' in (tmp_path / "pu_b/config.pbtxt").read_text()
     assert 'string_value: "vlm"' in (tmp_path / "product_understanding/config.pbtxt").read_text()
 
