@@ -63,7 +63,7 @@ _PIPELINE_DEFAULTS = {
     "max_retries_per_stage": "2",
     "category_max_tokens": "256",
     "attribute_max_tokens": "512",
-    "response_cache_mib": "256",
+    "result_cache_mib": "64",
 }
 
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
@@ -85,17 +85,9 @@ def python_thread_pool_size(values: Mapping[str, str]) -> int:
     return int(values["max_inflight"]) + 16
 
 
-def response_cache_bytes(values: Mapping[str, str]) -> int:
-    """tritonserver's `--cache-config local,size=`: the size the rendered models' response cache was given."""
-    return int(values["response_cache_mib"]) * 1024 * 1024
-
-
 def _derived_values(values: Mapping[str, str]) -> dict[str, str]:
     """Values that follow from others, so they can never disagree with them."""
-    derived = {
-        "catalogvlm_version": __version__,
-        "response_cache_enable": "true" if int(values.get("response_cache_mib", "0")) > 0 else "false",
-    }
+    derived = {"catalogvlm_version": __version__}
     if "taxonomy_dir" in values and "taxonomy_release" not in values:  # the service checks it on load
         derived["taxonomy_release"] = _release_in(values["taxonomy_dir"])
     return derived

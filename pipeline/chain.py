@@ -44,7 +44,7 @@ class ChainObserver(Protocol):
 
 
 class NullObserver:
-    """Observes nothing: the chain's and the admission's events alike."""
+    """Observes nothing: every event of the chain, the admission and the result cache."""
 
     def stage_finished(self, stage: str, seconds: float) -> None:
         pass
@@ -62,6 +62,9 @@ class NullObserver:
         pass
 
     def inflight_changed(self, count: int) -> None:
+        pass
+
+    def result_cache_looked_up(self, hit: bool) -> None:
         pass
 
     def request_refused(self, reason: str) -> None:

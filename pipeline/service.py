@@ -21,12 +21,15 @@ from .engines import VlmEngine
 from .errors import InvalidInput
 from .limits import Limits
 from .product import TEXT_FIELDS, product_from_raw
+from .result_cache import ResultCache
 
 MAX_CATEGORIES_PER_REQUEST = 1024
 
 
 class ServiceObserver(ChainObserver, AdmissionObserver, Protocol):
-    """What operators count of one service: the chain's stages and the admission's refusals."""
+    """What operators count of one service: the chain's stages, the admission's refusals, the result cache."""
+
+    def result_cache_looked_up(self, hit: bool) -> None: ...
 
 
 class ProductUnderstandingService:
@@ -47,12 +50,27 @@ class ProductUnderstandingService:
         taxonomy = load_taxonomy(parameters["taxonomy_dir"])
         _check_reported_release(parameters, taxonomy.version)
         self.chain = ProductUnderstandingChain(taxonomy, engine, settings, observer=observer)
+        self.results = ResultCache(int(parameters.get("result_cache_mib", "0")) * 1024 * 1024)
+        self._observer = observer
         self.admission = Admission(
             int(parameters["max_inflight"]), int(parameters["max_inflight_image_mib"]) * 1024 * 1024, observer
         )
 
     async def answer(self, raw: Mapping[str, bytes | None], image: bytes | None) -> str:
         """The `result` JSON for one product, or InvalidInput / StageFailed / Overloaded."""
+        key = None
+        if self.results.enabled:  # hashing an image of megabytes is CPU work: off the event loop
+            key = ResultCache.key(raw, None) if image is None else await asyncio.to_thread(ResultCache.key, raw, image)
+            cached = self.results.get(key)
+            self._observer.result_cache_looked_up(hit=cached is not None)
+            if cached is not None:
+                return cached
+        result = await self._predict(raw, image)
+        if key is not None:
+            self.results.put(key, result)
+        return result
+
+    async def _predict(self, raw: Mapping[str, bytes | None], image: bytes | None) -> str:
         with self.admission.admit(len(image or b"")):
             texts = {name: raw.get(name) for name in TEXT_FIELDS}
             if image is None:

@@ -14,6 +14,7 @@ import sys
 import time
 
 from catalogvlm.errors import ConfigurationError
+from catalogvlm.pipeline.contract import PRODUCT_MODEL
 
 from .records import DEFAULT_ID_FIELD
 
@@ -57,6 +58,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (deadline)")
     parser.add_argument("--retries", type=int, default=5, help="retries of an UNAVAILABLE answer, with backoff")
+    parser.add_argument("--model-name", default=PRODUCT_MODEL, help="the served model (default %(default)s)")
     parser.add_argument("--tls-ca", help="PEM CA of a TLS server (turns TLS on)")
     parser.add_argument("--api-key", default=os.environ.get("CATALOGVLM_API_KEY"), help="env: CATALOGVLM_API_KEY")
     parser.set_defaults(handler=_batch, accepts_beam_options=True)
@@ -73,7 +75,9 @@ def _batch(args: argparse.Namespace) -> int:
 
     options = bulk.pipeline_options(args.beam_options)
     streaming = bulk.is_streaming(options)
-    server = ServerOptions(args.url, args.timeout, args.retries, api_key=args.api_key, tls_ca=args.tls_ca)
+    server = ServerOptions(
+        args.url, args.timeout, args.retries, api_key=args.api_key, tls_ca=args.tls_ca, model_name=args.model_name
+    )
     job = bulk.Job(
         server=server,
         input=args.input,
@@ -82,7 +86,7 @@ def _batch(args: argparse.Namespace) -> int:
         id_field=args.id_field,
         input_format=args.input_format,
         output_format=args.output_format,
-        batching=BatchOptions(max_batch_size=args.batch_size, max_batch_duration_secs=1 if streaming else None),
+        batching=BatchOptions(max_batch_size=args.batch_size),
     )
     started = time.perf_counter()
     counts = bulk.run_updates(job, options) if streaming else bulk.run_catalog(job, options)

@@ -53,13 +53,14 @@ class ServerOptions:
 @dataclass(frozen=True)
 class BatchOptions:
     """`BatchElements` bounds. A worker holds at most max_batch_size images per bundle it runs at once (see
-    `--number_of_worker_harness_threads`), so these two settings bound a worker's image memory."""
+    `--number_of_worker_harness_threads`), so these two settings bound a worker's image memory.
+
+    Batches never wait across bundles (no `max_batch_duration_secs`): that stateful batching is not run by the
+    DirectRunner in batch mode, and under TestStream it lost the last batch of each step; a streaming update
+    is sent as soon as its bundle runs, and the server batches what is in flight anyway."""
 
     min_batch_size: int = 1
     max_batch_size: int = 32
-    # How long a batch may wait to fill. Streaming only: it makes BatchElements stateful, which a bounded
-    # catalog does not need (its bundles end) and the DirectRunner's batch mode does not run.
-    max_batch_duration_secs: int | None = None
 
 
 class ProductModelHandler(ModelHandler[CatalogProduct, PredictionResult, ProductClassifier]):
@@ -67,7 +68,6 @@ class ProductModelHandler(ModelHandler[CatalogProduct, PredictionResult, Product
         super().__init__(
             min_batch_size=batching.min_batch_size,
             max_batch_size=batching.max_batch_size,
-            max_batch_duration_secs=batching.max_batch_duration_secs,
         )
         self._server = server
         self._read_image = read_image

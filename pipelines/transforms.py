@@ -25,6 +25,7 @@ from .inference import ProductModelHandler
 from .records import (
     CARRIED_OVER,
     DEAD_LETTER,
+    IMAGE_FIELD,
     PREDICTIONS,
     CatalogProduct,
     RowError,
@@ -66,9 +67,9 @@ class ParseProducts(beam.DoFn):
         try:
             if not isinstance(row, Mapping):
                 raise RowError("row", f"is not a JSON object: {str(row)[:200]!r}")
-            yield catalog_product(
-                row, source, self._id_field, self._release, lambda ref: read_uri(resolve(ref, source))
-            )
+            if row.get(IMAGE_FIELD):  # kept resolved: the image is read again, elsewhere, when the product is sent
+                row = {**row, IMAGE_FIELD: resolve(str(row[IMAGE_FIELD]), source)}
+            yield catalog_product(row, source, self._id_field, self._release, read_uri)
         except RowError as error:
             self._refused.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_record(error.product_id, None, source, error))

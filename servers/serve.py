@@ -7,12 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from catalogvlm.builders.repository import (
-    ServedModel,
-    python_thread_pool_size,
-    render_repository,
-    response_cache_bytes,
-)
+from catalogvlm.builders.repository import ServedModel, python_thread_pool_size, render_repository
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
@@ -59,7 +54,6 @@ def served(
             host=host,
             log_verbose=log_verbose,
             python_thread_pool_size=python_thread_pool_size(rendered.values),
-            response_cache_bytes=response_cache_bytes(rendered.values),
             security=security,
         )
         server = TritonServer(config, prepare_installation())

@@ -34,7 +34,6 @@ class TritonServerConfig:
     host: str = "127.0.0.1"
     log_verbose: int = 0
     python_thread_pool_size: int = 32  # Triton's default; see builders.repository.python_thread_pool_size
-    response_cache_bytes: int = 0  # the `local` response cache's size; 0: no cache
     security: ServerSecurity = field(default_factory=ServerSecurity)
     extra_args: tuple[str, ...] = ()
 
@@ -54,15 +53,9 @@ class TritonServerConfig:
             "--exit-on-error=true",
             f"--log-verbose={self.log_verbose}",
             f"--backend-config=python,thread-pool-size={self.python_thread_pool_size}",
-            *self._cache_args(installation),
             *self.security.triton_args(),
             *self.extra_args,
         ]
-
-    def _cache_args(self, installation: TritonInstallation) -> list[str]:
-        if not self.response_cache_bytes:
-            return []
-        return [f"--cache-directory={installation.caches}", f"--cache-config=local,size={self.response_cache_bytes}"]
 
 
 @dataclass(frozen=True)
@@ -79,10 +72,6 @@ class TritonInstallation:
     @property
     def backends(self) -> Path:
         return self.root / "backends"
-
-    @property
-    def caches(self) -> Path:
-        return self.root / "caches"
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -20,6 +20,8 @@ OPTIONAL = {
     "uvloop",  # the `dynamo` extra (the worker's event loop)
     "locust",  # the `tools` extra
     "scipy",  # the `cpu` extra (the MiniLM encoder, imported on first use)
+    "apache_beam",  # the `bulk` extra (the Beam pipelines)
+    "pyarrow",  # the `bulk` extra (Parquet)
 }
 # What the thin client must never pull in.
 SERVER_SIDE = ("torch", "PIL", "rapidfuzz", "scipy", "catalogvlm.taxonomy", "catalogvlm.pipeline.images")

@@ -161,6 +161,13 @@ class TritonMetrics:
             pb_utils.MetricFamily.GAUGE,
         )
         self._metrics["inflight", None] = inflight.Metric(labels={"model": model_name, "instance": instance_name})
+        cache = self._families["result_cache"] = pb_utils.MetricFamily(
+            f"{METRIC_PREFIX}_result_cache_lookups_total",
+            "Result cache lookups, by outcome (a hit is answered without a model call)",
+            pb_utils.MetricFamily.COUNTER,
+        )
+        for outcome in ("hit", "miss"):
+            self._metrics["result_cache", outcome] = cache.Metric(labels={"model": model_name, "outcome": outcome})
         self._gauge_set_at = 0.0
 
     def stage_finished(self, stage: str, seconds: float) -> None:
@@ -188,3 +195,6 @@ class TritonMetrics:
 
     def request_refused(self, reason: str) -> None:
         self._metrics["refused", reason].increment(1)
+
+    def result_cache_looked_up(self, hit: bool) -> None:
+        self._metrics["result_cache", "hit" if hit else "miss"].increment(1)
