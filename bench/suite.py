@@ -12,7 +12,7 @@ from catalogvlm.loadtest.corpus import load_corpus
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from . import concurrency, preprocessing, serving
+from . import bulk, concurrency, preprocessing, serving
 from . import taxonomy as taxonomy_bench
 
 
@@ -64,6 +64,10 @@ def run(quick: bool) -> str:
     sections += [
         "## 6. Pipeline concurrency: products in flight per process, against an in-flight-batching stand-in",
         concurrency.report(concurrency.run((16, 64) if quick else (16, 64, 256), seconds)),
+    ]
+    sections += [
+        "## 7. Bulk pipeline (catalogvlm batch on Beam's DirectRunner) vs. the server's own rate",
+        bulk.run(quick),
     ]
     return "\n\n".join(sections)
 
