@@ -24,7 +24,7 @@ from catalogvlm.loadtest.corpus import DEFAULT_CORPUS
 from catalogvlm.servers import served
 
 FIELDS = ("handle", "title", "description", "vendor", "product_type", "tags")
-LOCUST_USERS = 64  # as many in flight as the pipeline's two workers with batches of 32
+LOCUST_USERS = 128  # as many in flight as the pipeline's two workers with batches of 64
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from catalogvlm import __version__
 from catalogvlm.bench import suite as bench_suite
 from catalogvlm.builders import cli as builders_cli
 from catalogvlm.client import cli as client_cli
-from catalogvlm.client.evaluation import cli as evaluation_cli
 from catalogvlm.errors import CatalogvlmError
+from catalogvlm.evaluation import cli as evaluation_cli
 from catalogvlm.loadtest import capacity, soak
 from catalogvlm.loadtest import cli as loadtest_cli
 from catalogvlm.pipelines import cli as pipelines_cli

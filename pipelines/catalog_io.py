@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import apache_beam as beam
@@ -161,4 +163,41 @@ def previous_patterns(directory: str) -> list[tuple[str, str]]:
                 found.append((pattern, output_format))
     if not found:
         raise ConfigurationError(f"--previous {directory} holds no predictions*.jsonl or predictions*.parquet")
+    return found
+
+
+@contextmanager
+def work_dir(explicit: str | None) -> Iterator[str]:
+    """`explicit` (any Beam filesystem, kept), or a local temporary folder (removed)."""
+    if explicit:
+        yield explicit
+        return
+    with tempfile.TemporaryDirectory(prefix="catalogvlm-") as folder:
+        yield folder
+
+
+def join(folder: str, name: str) -> str:
+    return FileSystems.join(folder, name)
+
+
+def write_records(folder: str, name: str, records: Iterable[Mapping[str, Any]]) -> str:
+    """JSON lines at folder/name, on any Beam filesystem; its path."""
+    path = join(folder, name)
+    with FileSystems.create(path) as handle:
+        for record in records:
+            handle.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+    return path
+
+
+def read_outputs(directory: str) -> dict[str, list[dict[str, Any]]]:
+    """A run's JSON-lines outputs, by name (for a caller that wants them back, e.g. `catalogvlm eval`)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name in OUTPUTS:
+        matched = FileSystems.match([join(directory, f"{name}*.jsonl")])[0].metadata_list
+        found[name] = [
+            json.loads(line)
+            for metadata in sorted(matched, key=lambda m: m.path)
+            for line in FileSystems.open(metadata.path).read().decode("utf-8").splitlines()
+            if line.strip()
+        ]
     return found

@@ -16,9 +16,7 @@ import time
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.contract import PRODUCT_MODEL
 
-from .records import DEFAULT_ID_FIELD
-
-DEFAULT_BATCH_SIZE = 32
+from .records import DEFAULT_BATCH_SIZE, DEFAULT_ID_FIELD
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

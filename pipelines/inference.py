@@ -20,7 +20,7 @@ from catalogvlm.client import CatalogError, Prediction, ProductClassifier
 from catalogvlm.errors import INTERNAL, UNAVAILABLE
 from catalogvlm.pipeline.contract import PRODUCT_MODEL
 
-from .records import CatalogProduct
+from .records import DEFAULT_BATCH_SIZE, CatalogProduct
 
 Outcome = Prediction | CatalogError
 
@@ -60,7 +60,7 @@ class BatchOptions:
     is sent as soon as its bundle runs, and the server batches what is in flight anyway."""
 
     min_batch_size: int = 1
-    max_batch_size: int = 32
+    max_batch_size: int = DEFAULT_BATCH_SIZE
 
 
 class ProductModelHandler(ModelHandler[CatalogProduct, PredictionResult, ProductClassifier]):

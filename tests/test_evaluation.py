@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from catalogvlm.client.evaluation.metrics import by_vertical, lineage, relation, score, vertical_confusion
+from catalogvlm.evaluation.metrics import by_vertical, lineage, relation, score, vertical_confusion
 
 GID = "gid://shopify/TaxonomyCategory/"
 
@@ -79,3 +79,24 @@ def test_eval_command_prints_metrics_and_writes_report(grpc_url, tmp_path):
     for name in ("per_vertical.csv", "vertical_confusion.csv", "worst_misses.csv", "per_vertical.png"):
         assert (report / name).stat().st_size > 0
     assert (report / "per_vertical.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.server
+def test_eval_through_the_bulk_pipeline_scores_the_same(grpc_url, tmp_path):
+    """`--runner` sends the rows through `catalogvlm batch`'s Beam pipeline: same answers, same scores."""
+    data = tmp_path / "labelled.csv"
+    data.write_text(
+        "title,description,vendor,product_type,tags,label_shopify_gid\n"
+        f"Stainless Steel French Press,Coffee maker,,,,{GID}hg-11-7\n"
+        f"Oak Dining Table,Seats six,,Table,,{GID}fr-22\n"
+        f",a row without a title,,,,{GID}fr-22\n",
+        encoding="utf-8",
+    )
+    scores = []
+    for extra in ([], ["--runner", "DirectRunner", "--direct_num_workers", "1"]):
+        command = [sys.executable, "-m", "catalogvlm.cli", "eval", "--url", grpc_url, str(data), *extra]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 1, done.stderr  # the row without a title fails, in both
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        scores.append({key: summary[key] for key in ("n", "exact", "hF1", "failed")})
+    assert scores[0] == scores[1] and scores[0]["failed"] == 1
