@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from catalogvlm.loadtest.cli import LOCUSTFILE
 from catalogvlm.loadtest.corpus import DEFAULT_CORPUS
 from catalogvlm.servers import served
@@ -110,6 +108,8 @@ class _Peak:
 
 def _peak_rss_mib(process: subprocess.Popen) -> _Peak:
     """Samples the RSS of the process and its children every 0.2 s until it exits (in a thread)."""
+    import psutil  # the `tools` extra: the command line must start without it
+
     peak = _Peak()
     root = psutil.Process(process.pid)
 

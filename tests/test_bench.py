@@ -14,7 +14,8 @@ pytestmark = pytest.mark.server
 def test_quick_bench_measures_every_section():
     report = suite.run(quick=True)
     headings = ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
-                "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction", "## 6. Pipeline concurrency")  # fmt: skip
+                "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction", "## 6. Pipeline concurrency",
+                "## 7. Bulk pipeline")  # fmt: skip
     for heading in headings:
         assert heading in report
     ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
@@ -39,3 +40,7 @@ def test_quick_bench_measures_every_section():
         int(products) > 0 and int(errors) == 0 and 0 < float(ratio) <= 1.2
         for *_, products, errors, ratio in concurrency
     )
+    # bulk pipeline: every product predicted, then only the changed tenth, each measured against Locust
+    bulk = re.findall(r"^\| (all products|\d+ changed \(10%\)) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", report, re.M)
+    assert [(int(n), int(p), int(c), int(d)) for _, n, p, c, d in bulk] == [(300, 300, 0, 0), (300, 30, 270, 0)]
+    assert re.search(r"Server's saturated rate \(Locust, \d+ users, same products\): \*\*[1-9][0-9.]* products/s", report)
