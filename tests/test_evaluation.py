@@ -55,17 +55,23 @@ def test_per_vertical_and_confusion():
     assert vertical_confusion(pairs)[("aa", "el")] == 1
 
 
+EASY_ROWS = [
+    f"Men's Cotton Crew Neck T-Shirt,,,T-Shirt,,{GID}aa-1-13-8",
+    f"Stainless Steel French Press,Coffee maker,,,,{GID}hg-11-7",
+    f"Oak Dining Table,Seats six,,Table,,{GID}fr-22",
+    f"Lavender Soy Candle,,,,,{GID}hg-3-26-2",
+]
+
+
+def _labelled_csv(folder, rows: list[str]):
+    data = folder / "labelled.csv"
+    data.write_text("title,description,vendor,product_type,tags,label_shopify_gid\n" + "\n".join(rows) + "\n")
+    return data
+
+
 @pytest.mark.server
 def test_eval_command_prints_metrics_and_writes_report(grpc_url, tmp_path):
-    data = tmp_path / "labelled.csv"
-    data.write_text(
-        "title,description,vendor,product_type,tags,label_shopify_gid\n"
-        f"Men's Cotton Crew Neck T-Shirt,,,T-Shirt,,{GID}aa-1-13-8\n"
-        f"Stainless Steel French Press,Coffee maker,,,,{GID}hg-11-7\n"
-        f"Oak Dining Table,Seats six,,Table,,{GID}fr-22\n"
-        f"Lavender Soy Candle,,,,,{GID}hg-3-26-2\n",
-        encoding="utf-8",
-    )
+    data = _labelled_csv(tmp_path, EASY_ROWS)
     report = tmp_path / "report"
     done = subprocess.run(
         [sys.executable, "-m", "catalogvlm.cli", "eval", "--url", grpc_url, str(data), "--report", str(report)],
@@ -84,14 +90,7 @@ def test_eval_command_prints_metrics_and_writes_report(grpc_url, tmp_path):
 @pytest.mark.server
 def test_eval_through_the_bulk_pipeline_scores_the_same(grpc_url, tmp_path):
     """`--runner` sends the rows through `catalogvlm batch`'s Beam pipeline: same answers, same scores."""
-    data = tmp_path / "labelled.csv"
-    data.write_text(
-        "title,description,vendor,product_type,tags,label_shopify_gid\n"
-        f"Stainless Steel French Press,Coffee maker,,,,{GID}hg-11-7\n"
-        f"Oak Dining Table,Seats six,,Table,,{GID}fr-22\n"
-        f",a row without a title,,,,{GID}fr-22\n",
-        encoding="utf-8",
-    )
+    data = _labelled_csv(tmp_path, [*EASY_ROWS[1:3], f",a row without a title,,,,{GID}fr-22"])
     scores = []
     for extra in ([], ["--runner", "DirectRunner", "--direct_num_workers", "1"]):
         command = [sys.executable, "-m", "catalogvlm.cli", "eval", "--url", grpc_url, str(data), *extra]
