@@ -3,7 +3,6 @@ same transforms: parse → skip what is unchanged → predict through the server
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -13,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from catalogvlm.client import ModelRelease
 
-from .catalog_io import ReadCatalog, ReadPrevious, WriteOutputs, input_format
+from .catalog_io import ReadCatalog, ReadPrevious, WriteOutputs, input_format, json_row
 from .inference import BatchOptions, ProductModelHandler, ServerOptions
 from .records import CARRIED_OVER, DEAD_LETTER, DEFAULT_ID_FIELD, PREDICTIONS
 from .streams import ReadUpdates, WriteAnswers, parse_endpoint
@@ -62,21 +61,13 @@ def classify_catalog(pipeline: beam.Pipeline, job: Job, release: ModelRelease) -
 def classify_updates(messages: beam.PCollection, job: Job, release: ModelRelease, source: str) -> Outputs:
     """Product updates (JSON messages, bytes) → {predictions, dead_letter}; per product id, an update whose
     fingerprint equals the last one predicted is dropped (counted as unchanged_dropped)."""
-    rows = messages | "Decode" >> beam.Map(_message_row, source)
+    rows = messages | "Decode" >> beam.Map(lambda message: json_row(source, message.decode("utf-8", "replace")))
     parsed = rows | "Parse" >> beam.ParDo(ParseProducts(job.id_field, release)).with_outputs(DEAD_LETTER, main="ok")
     keyed = parsed.ok | "KeyById" >> beam.Map(lambda product: (product.id, product))
     changed = keyed | "DropUnchanged" >> beam.ParDo(DropUnchanged())
     predicted = changed | "Predict" >> Predict(job.handler(), release)
     dead = (parsed[DEAD_LETTER], predicted[DEAD_LETTER]) | "DeadLetters" >> beam.Flatten()
     return {PREDICTIONS: predicted[PREDICTIONS], DEAD_LETTER: dead}
-
-
-def _message_row(message: bytes, source: str) -> tuple[str, object]:
-    text = message.decode("utf-8", errors="replace")
-    try:
-        return source, json.loads(text)
-    except json.JSONDecodeError:
-        return source, text
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

@@ -84,12 +84,16 @@ class ReadCatalog(beam.PTransform):
 
 def _json_row(element: tuple[str, str]) -> Iterator[tuple[str, Any]]:
     source, line = element
-    if not line.strip():
-        return
+    if line.strip():
+        yield json_row(source, line)
+
+
+def json_row(source: str, text: str) -> tuple[str, Any]:
+    """(source, the decoded JSON), or (source, the text) for the parse step to dead-letter."""
     try:
-        yield source, json.loads(line)
+        return source, json.loads(text)
     except json.JSONDecodeError:
-        yield source, line
+        return source, text
 
 
 def _csv_rows(readable: fileio.ReadableFile) -> Iterator[tuple[str, dict[str, str]]]:
