@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.loadtest.cli import LOCUSTFILE
 from catalogvlm.loadtest.corpus import DEFAULT_CORPUS
 from catalogvlm.servers import served
@@ -45,7 +46,7 @@ def run(quick: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="catalogvlm-bulk-bench-") as scratch:
         folder = Path(scratch)
         catalog = write_catalog(folder / "catalog.jsonl", size)
-        with served("cpu", values={"result_cache_mib": "0"}) as server:
+        with served("cpu", values=NO_RESULT_CACHE) as server:
             saturated = locust_rate(server.grpc_url, folder / "locust", locust_s)
             first = batch(server.grpc_url, "all products", catalog, folder / "run1")
             changed = change_tenth(catalog)

@@ -17,7 +17,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcaio
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.builders.repository import ServedModel
+from catalogvlm.builders.repository import NO_RESULT_CACHE, ServedModel
 from catalogvlm.client import Product, wire
 from catalogvlm.loadtest.soak import server_rss_mib
 from catalogvlm.servers import served
@@ -59,7 +59,8 @@ def standin_vlm() -> ServedModel:
 def run(concurrencies: Sequence[int], seconds: float) -> list[ConcurrencyFigures]:
     figures = []
     for backend in ("triton", "dynamo"):
-        with served("cpu", backend=backend, extra_models=(standin_vlm(),), log_file=SERVER_LOG) as server:
+        models = (standin_vlm(),)
+        with served("cpu", backend=backend, values=NO_RESULT_CACHE, extra_models=models, log_file=SERVER_LOG) as server:
             for concurrency in concurrencies:
                 products, errors, latencies = asyncio.run(_closed_loop(server.grpc_url, concurrency, seconds))
                 milliseconds = np.array(latencies or [float("nan")]) * 1e3

@@ -20,7 +20,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
+from catalogvlm.builders.repository import MODEL_SOURCES, NO_RESULT_CACHE, ServedModel
 from catalogvlm.client import Product, wire
 from catalogvlm.servers import served
 from catalogvlm.servers.triton import TritonServer
@@ -58,7 +58,7 @@ def bench_server() -> Iterator[TritonServer]:
         ServedModel(ECHO, BENCH_MODELS / "echo"),
         ServedModel(ZERO_WORK_PIPELINE, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": NULL_VLM}),
     )
-    with served("cpu", extra_models=extra, log_file=SERVER_LOG) as server:
+    with served("cpu", values=NO_RESULT_CACHE, extra_models=extra, log_file=SERVER_LOG) as server:
         yield server
 
 
@@ -186,7 +186,7 @@ def backends_side_by_side(
     """The CPU profile behind tritonserver, then behind Dynamo's frontend + our worker, same load."""
     figures = []
     for backend in ("triton", "dynamo"):
-        with served("cpu", backend=backend, log_file=SERVER_LOG) as server:
+        with served("cpu", backend=backend, values=NO_RESULT_CACHE, log_file=SERVER_LOG) as server:
             for concurrency in concurrencies:
                 figures.append(
                     drive(server.grpc_url, f"{backend}: product_understanding", wire.PRODUCT_MODEL,

@@ -66,6 +66,9 @@ _PIPELINE_DEFAULTS = {
     "result_cache_mib": "64",
 }
 
+# For measurements of the model path (benchmarks, soak): a repeated product must cost a model call.
+NO_RESULT_CACHE = {"result_cache_mib": "0"}
+
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
 GPU_HF_MODEL_DIR = "/models/Qwen2-VL-7B-Instruct"
 GPU_ENGINE_ROOT = "/engines/qwen2-vl-7b"

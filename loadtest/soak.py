@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.servers import served
 
 from .cli import LOCUSTFILE
@@ -59,7 +60,7 @@ def slope_after_warmup(samples: list[tuple[float, float]], warmup_s: float) -> f
 
 def soak(minutes: float, users: int, warmup_minutes: float, csv_prefix: str) -> SoakResult:
     samples: list[tuple[float, float]] = []
-    with served("cpu") as server:
+    with served("cpu", values=NO_RESULT_CACHE) as server:
         command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.grpc_url,
                    "-u", str(users), "-r", str(users), "-t", f"{int(minutes * 60)}s", "--only-summary",
                    "--csv", csv_prefix]  # fmt: skip
