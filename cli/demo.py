@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.client import CatalogError, Prediction, Product, ProductClassifier
 from catalogvlm.samples import demo_products
 from catalogvlm.servers import served
@@ -28,7 +29,9 @@ def _demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="catalogvlm-demo-") as work, ExitStack() as stack:
         with console.status("Rendering the CPU model repository and starting tritonserver..."):
             started = time.perf_counter()
-            server = stack.enter_context(served("cpu", taxonomy=args.taxonomy, log_file=Path(work) / "triton.log"))
+            # The throughput pass repeats the products: without the result cache each costs a model call.
+            log = Path(work) / "triton.log"
+            server = stack.enter_context(served("cpu", taxonomy=args.taxonomy, values=NO_RESULT_CACHE, log_file=log))
         console.print(f"tritonserver ready on gRPC {server.grpc_url} in {time.perf_counter() - started:.1f} s")
         with ProductClassifier(server.grpc_url) as classifier:
             results = classifier.classify_many(products, concurrency=1, progress=False)  # one at a time: latency
