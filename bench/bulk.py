@@ -12,14 +12,14 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from catalogvlm.builders.repository import NO_RESULT_CACHE
-from catalogvlm.loadtest.cli import LOCUSTFILE
+from catalogvlm.loadtest.cli import aggregated_stats, headless_command
 from catalogvlm.loadtest.corpus import DEFAULT_CORPUS
+from catalogvlm.loadtest.soak import server_rss_mib
 from catalogvlm.servers import served
 
 FIELDS = ("handle", "title", "description", "vendor", "product_type", "tags")
@@ -75,13 +75,9 @@ def change_tenth(catalog: Path) -> int:
 
 def locust_rate(url: str, csv_prefix: Path, seconds: int) -> float:
     """Requests per second Locust sustains against the server (the same dev-set products, no images)."""
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
-               "-u", str(LOCUST_USERS), "-r", str(LOCUST_USERS), "-t", f"{seconds}s", "--only-summary",
-               "--image-ratio", "0", "--csv", str(csv_prefix)]  # fmt: skip
+    command = headless_command(url, LOCUST_USERS, f"{seconds}s", "--image-ratio", "0", "--csv", str(csv_prefix))
     subprocess.run(command, check=True, capture_output=True)
-    with open(f"{csv_prefix}_stats.csv", encoding="utf-8") as handle:
-        total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
-    return float(total["Requests/s"])
+    return float(aggregated_stats(f"{csv_prefix}_stats.csv")["Requests/s"])
 
 
 def batch(url: str, name: str, catalog: Path, output: Path, previous: Path | None = None) -> BulkRun:
@@ -89,42 +85,30 @@ def batch(url: str, name: str, catalog: Path, output: Path, previous: Path | Non
                "--output", str(output)]  # fmt: skip
     command += ["--previous", str(previous)] if previous else []
     started = time.perf_counter()
+    # Its only output is one summary line, so the pipe cannot fill while its memory is sampled here.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak = _peak_rss_mib(process)
-    out, _ = process.communicate()
+    peak_mib = 0.0
+    while process.poll() is None:
+        peak_mib = max(peak_mib, _tree_rss_mib(process.pid))
+        time.sleep(0.2)
+    out = process.stdout.read()
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"catalogvlm batch exited with {process.returncode}")
     summary = json.loads(out.strip().splitlines()[-1])
     return BulkRun(
         name, summary["rows"], summary["predicted"], summary["carried_over"], summary["dead_letter"], elapsed,
-        peak.value,
+        peak_mib,
     )  # fmt: skip
 
 
-@dataclass
-class _Peak:
-    value: float = 0.0
-
-
-def _peak_rss_mib(process: subprocess.Popen) -> _Peak:
-    """Samples the RSS of the process and its children every 0.2 s until it exits (in a thread)."""
+def _tree_rss_mib(pid: int) -> float:
     import psutil  # the `tools` extra: the command line must start without it
 
-    peak = _Peak()
-    root = psutil.Process(process.pid)
-
-    def sample() -> None:
-        while process.poll() is None:
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak.value = max(peak.value, sum(p.memory_info().rss for p in tree) / 2**20)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    threading.Thread(target=sample, daemon=True).start()
-    return peak
+    try:
+        return server_rss_mib((pid,))
+    except psutil.NoSuchProcess:  # it ended between two samples
+        return 0.0
 
 
 def report(saturated: float, runs: tuple[BulkRun, ...]) -> str:

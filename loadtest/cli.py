@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +29,23 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_loadtest)
 
 
+def headless_command(host: str, users: int, run_time: str, *options: str, spawn_rate: float | None = None) -> list[str]:
+    """Our locustfile, headless, summary only; `users` all started at once unless `spawn_rate` says otherwise."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+            "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--only-summary", *options]  # fmt: skip
+
+
+def aggregated_stats(stats_csv: str | Path) -> dict[str, str]:
+    """The `Aggregated` row of Locust's PREFIX_stats.csv (Request Count, Failure Count, Requests/s, ...)."""
+    with open(stats_csv, encoding="utf-8") as handle:
+        return next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
+
+
 def locust_command(args: argparse.Namespace) -> list[str]:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", args.url,
-               "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time, "--only-summary",
-               "--image-ratio", str(args.image_ratio), "--max-failure-ratio", str(args.max_failure_ratio),
-               "--max-p95-ms", str(args.max_p95_ms), "--max-p99-ms", str(args.max_p99_ms),
-               "--min-rps", str(args.min_rps)]  # fmt: skip
+    thresholds = ["--image-ratio", str(args.image_ratio), "--max-failure-ratio", str(args.max_failure_ratio),
+                  "--max-p95-ms", str(args.max_p95_ms), "--max-p99-ms", str(args.max_p99_ms),
+                  "--min-rps", str(args.min_rps)]  # fmt: skip
+    command = headless_command(args.url, args.users, args.run_time, *thresholds, spawn_rate=args.spawn_rate)
     for flag, value in (("--csv", args.csv), ("--html", args.html), ("--corpus", args.corpus)):
         if value:
             command += [flag, str(value)]

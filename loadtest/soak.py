@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.servers import served
 
-from .cli import LOCUSTFILE
+from .cli import aggregated_stats, headless_command
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,7 @@ def slope_after_warmup(samples: list[tuple[float, float]], warmup_s: float) -> f
 def soak(minutes: float, users: int, warmup_minutes: float, csv_prefix: str) -> SoakResult:
     samples: list[tuple[float, float]] = []
     with served("cpu", values=NO_RESULT_CACHE) as server:
-        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.grpc_url,
-                   "-u", str(users), "-r", str(users), "-t", f"{int(minutes * 60)}s", "--only-summary",
-                   "--csv", csv_prefix]  # fmt: skip
+        command = headless_command(server.grpc_url, users, f"{int(minutes * 60)}s", "--csv", csv_prefix)
         started = time.monotonic()
         locust = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stop = threading.Event()
@@ -77,19 +74,11 @@ def soak(minutes: float, users: int, warmup_minutes: float, csv_prefix: str) -> 
         locust.wait()
         stop.set()
         sampler.join()
-    requests, failures = _totals(f"{csv_prefix}_stats.csv")
+    total = aggregated_stats(f"{csv_prefix}_stats.csv")
     return SoakResult(
-        minutes, requests, failures, samples[0][1] if samples else float("nan"),
+        minutes, int(total["Request Count"]), int(total["Failure Count"]), samples[0][1] if samples else float("nan"),
         samples[-1][1] if samples else float("nan"), slope_after_warmup(samples, warmup_minutes * 60),
     )  # fmt: skip
-
-
-def _totals(stats_csv: str) -> tuple[int, int]:
-    import csv
-
-    with open(stats_csv, encoding="utf-8") as handle:
-        total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
-    return int(total["Request Count"]), int(total["Failure Count"])
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
