@@ -70,9 +70,10 @@ def category_results(response: Any) -> list[CategoryResult]:
     return [CategoryResult(**json.loads(raw)) for raw in response.as_numpy(RESULT_OUTPUT_NAME).reshape(-1)]
 
 
-# Triton 2.51's Python backend answers INTERNAL when a model instance's stub process has died (checked here with
-# kill -9): the request never reached the model, and another instance, or the stub once restarted, can answer.
-_DEAD_STUB = re.compile(r"Stub process '?[\w.-]*'? is not healthy")
+# The process that carried the request died (checked with kill -9): Triton 2.51's Python backend answers INTERNAL
+# "Stub process ... is not healthy", Dynamo's frontend INTERNAL "... Stream ended before generation completed".
+# A prediction has no side effects, so another instance, or the process once restarted, can answer it again.
+_PROCESS_LOST = re.compile(r"Stub process '?[\w.-]*'? is not healthy|Stream ended before generation completed")
 # Dynamo's frontend is a tonic server: it enforces the caller's grpc-timeout itself and ends the call as
 # CANCELLED "Timeout expired", racing the client's own DEADLINE_EXCEEDED. Both mean the caller's deadline passed.
 _SERVER_ENFORCED_DEADLINE = "Timeout expired"
@@ -82,7 +83,7 @@ def as_catalog_error(error: InferenceServerException) -> CatalogError:
     """The server's status and message; through Dynamo, the status the worker meant (see the contract)."""
     status = str(error.status() or "UNKNOWN").removeprefix("StatusCode.")
     message = error.message() or str(error)
-    if status == "INTERNAL" and _DEAD_STUB.search(message):
+    if status == "INTERNAL" and _PROCESS_LOST.search(message):
         return CatalogError(UNAVAILABLE, message)
     if status == "CANCELLED" and _SERVER_ENFORCED_DEADLINE in message:
         return CatalogError(DEADLINE_EXCEEDED, message)

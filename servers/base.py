@@ -57,6 +57,11 @@ class ServerSecurity:
                 raise ConfigurationError(f"{path} does not exist")
 
     @property
+    def headers(self) -> dict[str, str]:
+        """What a caller of Triton's HTTP model-config and inference APIs sends (the header is the key's name)."""
+        return {API_KEY_NAME: self.api_key} if self.api_key else {}
+
+    @property
     def enabled(self) -> bool:
         return bool(self.tls_cert or self.admin_key or self.api_key)
 
@@ -87,5 +92,5 @@ class Server(Protocol):
     def pids(self) -> tuple[int, ...]: ...  # the top processes (each with its children)
     def start(self, log_file: Path | None = None) -> None: ...
     def wait_ready(self) -> None: ...
-    def exited(self) -> bool: ...
-    def stop(self) -> None: ...
+    def failure(self) -> str | None: ...  # why a ready server can no longer serve, or None while it can
+    def stop(self, timeout_s: float = 30.0) -> None: ...  # products in flight get timeout_s to finish

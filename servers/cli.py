@@ -13,7 +13,8 @@ from catalogvlm.builders.repository import parse_assignments
 from catalogvlm.pipeline.contract import ADMIN_KEY_HEADER, API_KEY_HEADER
 
 from .base import Ports, ServerSecurity
-from .serve import served
+from .health import check_local_tritonserver
+from .serve import served, supervise
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -57,6 +58,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(handler=_serve)
 
+    probe = subcommands.add_parser(
+        "health",
+        help="exit 0 when this machine's tritonserver runs every Python-backend stub it should (a Kubernetes"
+        " exec probe: Triton 2.51 stays ready with a dead stub)",
+    )
+    probe.add_argument("--repository", type=Path, required=True, help="the model repository tritonserver serves")
+    probe.add_argument("--http-url", default="http://127.0.0.1:8000", help="tritonserver's HTTP endpoint")
+    probe.add_argument("--ready", action="store_true", help="also require /v2/health/ready (a readiness probe)")
+    probe.add_argument(
+        "--api-key",
+        default=os.environ.get("CATALOGVLM_API_KEY"),
+        help="when model config is restricted (serve --api-key; env: CATALOGVLM_API_KEY)",
+    )
+    probe.set_defaults(handler=_health)
+
 
 def _serve(args: argparse.Namespace) -> int:
     ports = Ports(grpc=args.grpc_port, http=args.http_port, metrics=args.metrics_port)
@@ -80,8 +96,14 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        while not stop.wait(0.5):
-            if server.exited():
-                print("catalogvlm: tritonserver exited", file=sys.stderr)
-                return 1
+        if failure := supervise(server, stop):
+            print(f"catalogvlm: {failure}; the server was stopped", file=sys.stderr, flush=True)
+            return 1
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    headers = ServerSecurity(api_key=args.api_key).headers
+    problem = check_local_tritonserver(args.http_url.rstrip("/"), args.repository, headers, ready=args.ready)
+    print(f"catalogvlm health: {problem or 'ok'}", file=sys.stderr if problem else sys.stdout)
+    return 1 if problem else 0

@@ -72,8 +72,8 @@ class DynamoDeployment:
         deadline = time.monotonic() + timeout_s
         expected = [model.name for model in served_models(self._repository)]
         while time.monotonic() < deadline:
-            if self.exited():
-                raise ServerError("a Dynamo process exited while starting")
+            if failure := self.failure():
+                raise ServerError(f"{failure} while starting")
             try:
                 with grpcclient.InferenceServerClient(self.grpc_url) as client:
                     if all(client.is_model_ready(model) for model in expected):
@@ -83,8 +83,11 @@ class DynamoDeployment:
             time.sleep(0.5)
         raise ServerError(f"Dynamo was not ready after {timeout_s:.0f} s")
 
-    def exited(self) -> bool:
-        return any(process.poll() is not None for process in self._processes)
+    def failure(self) -> str | None:
+        for role, process in zip(("frontend", "worker"), self._processes, strict=False):  # as commands() orders them
+            if process.poll() is not None:
+                return f"the Dynamo {role} exited with code {process.returncode}"
+        return None
 
     def stop(self, timeout_s: float = 30.0) -> None:
         processes, self._processes = self._processes, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +64,21 @@ def served(
         yield server
     finally:
         server.stop()
+
+
+# Products carried by a dead process are never answered; a failed server gets this long for the others.
+FAILED_SERVER_GRACE_S = 5.0
+
+
+def supervise(server: Server, stop: threading.Event, poll_s: float = 0.5) -> str | None:
+    """Wait until `stop` is set or the server can no longer serve (a process exited, a Triton stub died).
+    A failed server is stopped, so its open calls end (UNAVAILABLE: the client retries elsewhere) and a
+    process manager (Kubernetes, systemd) starts a fresh one; what failed is returned."""
+    while not stop.wait(poll_s):
+        if failure := server.failure():
+            server.stop(timeout_s=FAILED_SERVER_GRACE_S)
+            return failure
+    return None
 
 
 def free_ports() -> Ports:

@@ -15,12 +15,14 @@ import sys
 import sysconfig
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalogvlm.settings import CACHE_ROOT
 
 from .base import Ports, ServerError, ServerSecurity
+from .health import expected_stubs, missing_stubs, repository_models, running_stubs
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,11 @@ class TritonServer:
         self.config = config
         self._installation = installation or prepare_installation()
         self._process: subprocess.Popen[bytes] | None = None
+        self._expected_stubs: Counter[str] = Counter()
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.ports.http}"
 
     @property
     def grpc_url(self) -> str:
@@ -148,13 +155,14 @@ class TritonServer:
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Polls KServe's HTTP readiness endpoint, as Kubernetes does: open whatever gRPC's TLS and keys are."""
         deadline = time.monotonic() + timeout_s
-        ready_url = f"http://{self.config.host}:{self.config.ports.http}/v2/health/ready"
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise ServerError(f"tritonserver exited with code {self._process.returncode} while starting")
             try:
-                with urllib.request.urlopen(ready_url, timeout=2) as response:
+                with urllib.request.urlopen(f"{self.http_url}/v2/health/ready", timeout=2) as response:
                     if response.status == 200:
+                        models = repository_models(self.config.repository)
+                        self._expected_stubs = expected_stubs(self.http_url, models, self.config.security.headers)
                         return
             except OSError:  # not listening yet, or 400 while models load
                 pass
@@ -165,8 +173,11 @@ class TritonServer:
     def pids(self) -> tuple[int, ...]:
         return (self._process.pid,) if self._process else ()
 
-    def exited(self) -> bool:
-        return self._process is None or self._process.poll() is not None
+    def failure(self) -> str | None:
+        if self._process is None or self._process.poll() is not None:
+            return f"tritonserver exited with code {self._process.returncode if self._process else None}"
+        missing = missing_stubs(self._expected_stubs, running_stubs(self._process.pid))
+        return "a model process died (" + "; ".join(missing) + ")" if missing else None
 
     def stop(self, timeout_s: float = 30.0) -> None:
         process, self._process = self._process, None

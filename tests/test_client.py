@@ -57,12 +57,15 @@ def test_product_records_and_text_fields(tmp_path):
     assert product.text_fields() == {"title": "Mug", "tags": "kitchen, gift"}
 
 
-def test_a_dead_model_stub_is_retryable():
-    """Triton's words when a Python-backend stub was killed: the request never reached the model."""
-    dead = InferenceServerException(
-        "Stub process 'product_understanding_0_1' is not healthy.", status="StatusCode.INTERNAL"
-    )
-    assert as_catalog_error(dead).status == "UNAVAILABLE"
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Stub process 'product_understanding_0_1' is not healthy.",  # Triton: a Python-backend stub was killed
+        "Failed to fold completions stream: Unavailable: Stream ended before generation completed",  # Dynamo
+    ],
+)
+def test_a_request_whose_model_process_died_is_retryable(message):
+    assert as_catalog_error(InferenceServerException(message, status="StatusCode.INTERNAL")).status == "UNAVAILABLE"
     assert as_catalog_error(InferenceServerException("boom", status="StatusCode.INTERNAL")).status == "INTERNAL"
 
 
