@@ -12,7 +12,7 @@ from catalogvlm.loadtest.corpus import load_corpus
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from . import bulk, concurrency, preprocessing, serving
+from . import bulk, concurrency, overload, preprocessing, serving
 from . import taxonomy as taxonomy_bench
 
 
@@ -68,6 +68,10 @@ def run(quick: bool) -> str:
     sections += [
         "## 7. Bulk pipeline (catalogvlm batch on Beam's DirectRunner) vs. the server's own rate",
         bulk.run(quick),
+    ]
+    sections += [
+        f"## 8. Overload: a burst of {overload.BURST_FACTOR}× the users, through Locust",
+        overload.run(quick),
     ]
     return "\n\n".join(sections)
 

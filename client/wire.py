@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -103,4 +104,6 @@ def model_release(metadata: Mapping[str, Any], config: Mapping[str, Any]) -> Mod
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 5.0) -> float:
-    return min(cap_s, base_s * (2**attempt))
+    """Exponential, with jitter: callers refused together by an overloaded server come back spread out."""
+    ceiling = min(cap_s, base_s * (2**attempt))
+    return random.uniform(ceiling / 2, ceiling)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+BURST_SHAPE = Path(__file__).with_name("burst.py")  # a Locust load shape: base users, a burst, the base again
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -33,6 +34,13 @@ def headless_command(host: str, users: int, run_time: str, *options: str, spawn_
     """Our locustfile, headless, summary only; `users` all started at once unless `spawn_rate` says otherwise."""
     return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--only-summary", *options]  # fmt: skip
+
+
+def burst_command(host: str, base_users: int, factor: float, phase_s: float, report: Path, *options: str) -> list[str]:
+    """Our locustfile under the burst shape (loadtest/burst.py), headless; each phase's outcomes go to `report`."""
+    return [sys.executable, "-m", "locust", "-f", f"{LOCUSTFILE},{BURST_SHAPE}", "--headless", "--host", host,
+            "--only-summary", "--base-users", str(base_users), "--burst-factor", str(factor),
+            "--phase-time", str(phase_s), "--burst-report", str(report), *options]  # fmt: skip
 
 
 def aggregated_stats(stats_csv: str | Path) -> dict[str, str]:

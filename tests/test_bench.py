@@ -15,7 +15,7 @@ def test_quick_bench_measures_every_section():
     report = suite.run(quick=True)
     headings = ("## 1. Serving overhead", "## 2. CPU profile end to end", "## 3. Triton vs. Dynamo",
                 "## 4. Qwen2-VL preprocessing", "## 5. Taxonomy correction", "## 6. Pipeline concurrency",
-                "## 7. Bulk pipeline")  # fmt: skip
+                "## 7. Bulk pipeline", "## 8. Overload")  # fmt: skip
     for heading in headings:
         assert heading in report
     ratio = float(re.search(r"Zero-work pipeline / echo hop throughput: \*\*([0-9.]+)×", report).group(1))
@@ -45,3 +45,8 @@ def test_quick_bench_measures_every_section():
     assert [(int(n), int(p), int(c), int(d)) for _, n, p, c, d in bulk] == [(300, 300, 0, 0), (300, 30, 270, 0)]
     saturated = r"Server's saturated rate \(Locust, \d+ users, same products\): \*\*[1-9][0-9.]* products/s"
     assert re.search(saturated, report)
+    # overload: each phase answered something, nothing ended other than answered or refused, throughput came back
+    phases = re.findall(r"^\| (before|burst|after) \| (\d+) \| ([0-9.]+) \| .* \| (\d+) \|$", report, re.M)
+    assert [(phase, int(users)) for phase, users, *_ in phases] == [("before", 4), ("burst", 16), ("after", 4)]
+    assert all(float(answered) > 0 and int(failed) == 0 for *_, answered, failed in phases)
+    assert re.search(r"Throughput after the burst / before it: \*\*[0-9.]+×", report)

@@ -92,6 +92,20 @@ def test_the_client_retries_a_refusal_into_an_answer(grpc_url):
     assert asyncio.run(fill_then_retrying_client()).simplified_description == "Tee patient"
 
 
+def test_a_burst_past_max_inflight_is_answered_in_full_by_retrying_clients(grpc_url, server):
+    """Three times what the instance admits, all at once: refusals, then answers as the load falls."""
+    refused_before = _refusals(server) if server.backend == "triton" else 0.0
+    titles = [f"Tee burst {i} [sleep=0.2]" for i in range(3 * SLOW_MAX_INFLIGHT)]
+
+    async def burst():
+        async with AsyncProductClassifier(grpc_url, model_name=SLOW, retries=8, backoff_s=0.2) as client:
+            return await asyncio.gather(*(client.classify(Product(title=title)) for title in titles))
+
+    assert [p.simplified_description for p in asyncio.run(burst())] == titles
+    if server.backend == "triton":
+        assert _refusals(server) - refused_before >= SLOW_MAX_INFLIGHT  # the retries were needed
+
+
 def test_a_client_deadline_ends_the_call_and_the_server_keeps_serving(grpc_url):
     client = ProductClassifier(grpc_url, model_name=SLOW, retries=0, timeout_s=0.3)
     with client, pytest.raises(CatalogError) as late:
