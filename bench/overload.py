@@ -1,9 +1,9 @@
 """Overload: a burst of four times the users the server is sized for, through Locust (loadtest/burst.py).
 
 The server is sized for the base load: each of the two `product_understanding` instances admits as many
-products as there are base users (`max_inflight`), so together they admit half the burst and refuse the rest
-at once with `UNAVAILABLE`. Locust's users do not back off, so a refused user asks again at once: the burst is as hard as it
-can be. What must hold: every request answered or refused (no other failure, no call waiting out its
+products as there are base users (`max_inflight`), so together they admit half the burst and refuse
+the rest with `UNAVAILABLE`. Locust's users do not back off: a refused user asks again at once, so the burst is
+as hard as it can be. What must hold: every request answered or refused (no other failure, no call waiting out its
 deadline), refusals fast, memory bounded, and throughput after the burst as before it.
 """
 
