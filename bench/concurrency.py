@@ -49,9 +49,10 @@ def standin_vlm() -> ServedModel:
         "standin_latency_s": str(STANDIN_LATENCY_S),
         "standin_max_batch_size": "1024",
         "standin_max_queue_delay_microseconds": "2000",
-        # Several instances: a request that arrives while a batch runs starts at once in another, as requests
-        # join an in-flight batch at its next iteration, instead of waiting for the batch to end.
-        "standin_instances": "16",
+        # One instance whose batches overlap: a request that arrives while batches run starts in the next batch
+        # at once, as requests join an in-flight batch at its next iteration, instead of waiting for one to end.
+        "standin_instances": "1",
+        "standin_overlapping_batches": "64",
     }
     return ServedModel("vlm", BENCH_MODELS / "fixed_latency_vlm", values=values)
 

@@ -36,6 +36,7 @@ NO_LATENCY = {
     "standin_max_batch_size": "8",
     "standin_max_queue_delay_microseconds": "0",
     "standin_instances": "2",
+    "standin_overlapping_batches": "1",
 }
 
 

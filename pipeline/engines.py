@@ -49,6 +49,9 @@ class BatchEngine(Protocol):
 
 
 ENGINE_FACTORY_PARAMETER = "engine_factory"
+# Batches one engine instance runs at once (default 1): an in-flight-batching engine starts the next batch while
+# earlier ones run (Triton's OverlappingEngineModel; the Dynamo worker's MicroBatcher).
+OVERLAPPING_BATCHES_PARAMETER = "overlapping_batches"
 
 
 def load_engine(parameters: Mapping[str, str], model_dir: Path | None = None) -> BatchEngine:

@@ -6,6 +6,8 @@
   contract stays a plain unary KServe `ModelInfer`, while one instance carries up to `max_inflight` products.
 - `EngineModel`: the `vlm` slot for engines that answer a batch in one pass (the CPU engine, stand-ins),
   fed by Triton's dynamic batcher.
+- `OverlappingEngineModel`: the same, asynchronous, for an engine whose batches overlap as an in-flight-batching
+  GPU engine's do: up to `overlapping_batches` batches run at once in one instance (the benchmark's stand-in).
 - `TaxonomyValidateModel`: category correction, synchronous (sub-millisecond per path).
 """
 
@@ -18,7 +20,7 @@ import triton_python_backend_utils as pb_utils
 
 from .. import contract
 from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
-from ..engines import GenerationRequest, answer_batch, load_engine
+from ..engines import OVERLAPPING_BATCHES_PARAMETER, BatchEngine, GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
 from ..product import TEXT_FIELDS
 from ..service import ProductUnderstandingService, TaxonomyValidationService
@@ -88,10 +90,39 @@ class EngineModel:
         self.engine = load_engine(triton.model_parameters(args))
 
     def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
-        decoded: list[GenerationRequest | PipelineError] = [_generation_request(r) for r in requests]
-        valid = [d for d in decoded if isinstance(d, GenerationRequest)]
-        answers = iter(answer_batch(self.engine, valid))
-        return [_engine_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
+        return _answer_batch(self.engine, requests)
+
+
+class OverlappingEngineModel:
+    """`EngineModel` whose `execute` returns at once: each batch runs on a worker thread (up to the config's
+    `overlapping_batches` at a time) and answers through its requests' response senders, so the next batch
+    starts while earlier ones run."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        parameters = triton.model_parameters(args)
+        self.engine = load_engine(parameters)
+        overlapping = int(parameters.get(OVERLAPPING_BATCHES_PARAMETER, "1"))
+        self._threads = ThreadPoolExecutor(max_workers=overlapping, thread_name_prefix="engine-batch")
+        self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
+
+    async def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
+        task = asyncio.create_task(self._answer(requests))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return None  # every response goes through its request's response sender
+
+    async def _answer(self, requests: list[pb_utils.InferenceRequest]) -> None:
+        loop = asyncio.get_running_loop()
+        responses = await loop.run_in_executor(self._threads, _answer_batch, self.engine, requests)
+        for request, response in zip(requests, responses, strict=True):
+            request.get_response_sender().send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+
+def _answer_batch(engine: BatchEngine, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
+    decoded: list[GenerationRequest | PipelineError] = [_generation_request(r) for r in requests]
+    valid = [d for d in decoded if isinstance(d, GenerationRequest)]
+    answers = iter(answer_batch(engine, valid))
+    return [_engine_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
 
 
 def _generation_request(request: pb_utils.InferenceRequest) -> GenerationRequest | PipelineError:

@@ -21,7 +21,7 @@ from dynamo.triton.util import endpoint_slug
 
 from catalogvlm.pipeline.adapters import dynamo as adapters
 from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine
-from catalogvlm.pipeline.engines import MicroBatcher, VlmEngine, load_engine
+from catalogvlm.pipeline.engines import OVERLAPPING_BATCHES_PARAMETER, MicroBatcher, VlmEngine, load_engine
 from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService
 
 from .args import WorkerConfig, parse_args
@@ -53,7 +53,8 @@ def micro_batched(engine_model: RepositoryModel, repository: Path) -> MicroBatch
     engine = load_engine(engine_model.parameters, model_dir=repository / engine_model.name / "1")
     delay_s = config.dynamic_batching.max_queue_delay_microseconds / 1e6
     instances = sum(group.count for group in config.instance_group) or 1
-    return MicroBatcher(engine, config.max_batch_size, delay_s, instances)
+    overlapping = int(engine_model.parameters.get(OVERLAPPING_BATCHES_PARAMETER, "1"))
+    return MicroBatcher(engine, config.max_batch_size, delay_s, instances * overlapping)
 
 
 def build_models(config: WorkerConfig, engines: Engines) -> list[adapters.TensorModel]:

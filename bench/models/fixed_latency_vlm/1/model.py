@@ -1,5 +1,5 @@
 """Triton's entry point for this model: the model class lives in catalogvlm.pipeline.adapters.triton_models."""
 
-from catalogvlm.pipeline.adapters.triton_models import EngineModel as TritonPythonModel
+from catalogvlm.pipeline.adapters.triton_models import OverlappingEngineModel as TritonPythonModel
 
 __all__ = ["TritonPythonModel"]
