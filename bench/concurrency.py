@@ -52,7 +52,7 @@ def standin_vlm() -> ServedModel:
         # One instance whose batches overlap: a request that arrives while batches run starts in the next batch
         # at once, as requests join an in-flight batch at its next iteration, instead of waiting for one to end.
         "standin_instances": "1",
-        "standin_overlapping_batches": "64",
+        "standin_overlapping_batches": "256",
     }
     return ServedModel("vlm", BENCH_MODELS / "fixed_latency_vlm", values=values)
 

@@ -1,9 +1,12 @@
 """The Triton Python-backend models of catalogvlm; each `model.py` in the repository is one import of these.
 
-- `ProductUnderstandingModel`: asynchronous. `execute` starts one task per request and returns at once;
-  each task runs the two-stage chain (awaiting its BLS calls to `vlm`) and answers through the request's
-  response sender. The model keeps Triton's default (non-decoupled) transaction policy, so its public
-  contract stays a plain unary KServe `ModelInfer`, while one instance carries up to `max_inflight` products.
+- `ProductUnderstandingModel`: asynchronous. `execute` hands each request to the instance's own event loop
+  and returns at once; there a task runs the two-stage chain (awaiting its BLS calls to `vlm`) and answers
+  through the request's response sender. The model keeps Triton's default (non-decoupled) transaction policy,
+  so its public contract stays a plain unary KServe `ModelInfer`, while one instance carries up to
+  `max_inflight` products. `execute` is deliberately not `async def`: Triton 2.51's stub runs an async
+  `execute` on its loop and waits until it has run, and with hundreds of products on that loop each wait took
+  3.5-4.5 ms, one request at a time, so requests queued 60-85 ms in front of the instance (bench section 6).
 - `EngineModel`: the `vlm` slot for engines that answer a batch in one pass (the CPU engine, stand-ins),
   fed by Triton's dynamic batcher.
 - `OverlappingEngineModel`: the same, asynchronous, for an engine whose batches overlap as an in-flight-batching
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import triton_python_backend_utils as pb_utils
@@ -41,21 +45,23 @@ class ProductUnderstandingModel:
         engine = triton.BlsVlmEngine(parameters["vlm_model_name"], int(parameters["vlm_timeout_ms"]))
         self.service = ProductUnderstandingService(parameters, engine, observer=metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = asyncio.new_event_loop()
+        # Triton 2.51's `async_exec` waits for the BLS response in the loop's default executor (pb_stub.cc:
+        # run_in_executor(None, ...)): one thread per product awaiting `vlm`. The default pool (min(32, cores + 4)
+        # threads) would cap the products in flight far below max_inflight.
+        workers = self.service.admission.max_inflight + CPU_STEP_THREADS
+        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bls"))
+        threading.Thread(target=self._loop.run_forever, name="catalogvlm-chain", daemon=True).start()
 
-    async def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            # Triton 2.51's `async_exec` waits for the BLS response in the loop's default executor
-            # (pb_stub.cc: run_in_executor(None, ...)): one thread per product awaiting `vlm`. The default
-            # pool (min(32, cores + 4) threads) would cap the products in flight far below max_inflight.
-            workers = self.service.admission.max_inflight + CPU_STEP_THREADS
-            self._loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bls"))
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
         for request in requests:
-            task = asyncio.create_task(self._answer(request))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._loop.call_soon_threadsafe(self._start, request)
         return None  # every response goes through its request's response sender
+
+    def _start(self, request: pb_utils.InferenceRequest) -> None:
+        task = asyncio.create_task(self._answer(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, request: pb_utils.InferenceRequest) -> None:
         try:
@@ -71,12 +77,14 @@ class ProductUnderstandingModel:
     def finalize(self) -> None:
         """Refuse new products, let those in flight finish for a grace period, then answer the rest."""
         self.service.admission.closing = True
-        if self._loop is not None and self._tasks and not self._loop.is_closed():
-            drained = asyncio.run_coroutine_threadsafe(_drain(self._tasks, SHUTDOWN_GRACE_S), self._loop)
-            drained.result(SHUTDOWN_GRACE_S + 5)
+        drained = asyncio.run_coroutine_threadsafe(_drain(self._tasks, SHUTDOWN_GRACE_S), self._loop)
+        drained.result(SHUTDOWN_GRACE_S + 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 async def _drain(tasks: set[asyncio.Task[None]], grace_s: float) -> None:
+    if not tasks:
+        return
     _, late = await asyncio.wait(set(tasks), timeout=grace_s)
     for task in late:
         task.cancel()
@@ -103,19 +111,17 @@ class OverlappingEngineModel:
         self.engine = load_engine(parameters)
         overlapping = int(parameters.get(OVERLAPPING_BATCHES_PARAMETER, "1"))
         self._threads = ThreadPoolExecutor(max_workers=overlapping, thread_name_prefix="engine-batch")
-        self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
 
-    async def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
-        task = asyncio.create_task(self._answer(requests))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> None:
+        self._threads.submit(self._answer, requests)
         return None  # every response goes through its request's response sender
 
-    async def _answer(self, requests: list[pb_utils.InferenceRequest]) -> None:
-        loop = asyncio.get_running_loop()
-        responses = await loop.run_in_executor(self._threads, _answer_batch, self.engine, requests)
-        for request, response in zip(requests, responses, strict=True):
+    def _answer(self, requests: list[pb_utils.InferenceRequest]) -> None:
+        for request, response in zip(requests, _answer_batch(self.engine, requests), strict=True):
             request.get_response_sender().send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def finalize(self) -> None:
+        self._threads.shutdown(wait=True)  # the batches running now still answer
 
 
 def _answer_batch(engine: BatchEngine, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
