@@ -20,7 +20,8 @@ class Offline(BaseClassifier):
 def test_only_unavailable_is_retried_with_backoff():
     client = Offline("127.0.0.1:1", retries=2, backoff_s=0.1)
     unavailable = CatalogError("UNAVAILABLE", "attributes failed after 3 attempts")
-    assert [client._retry_delay(unavailable, attempt) for attempt in range(3)] == [0.1, 0.2, None]
+    first, second, last = (client._retry_delay(unavailable, attempt) for attempt in range(3))
+    assert 0.05 <= first <= 0.1 and 0.1 <= second <= 0.2 and last is None  # exponential, jittered below each step
     assert client._retry_delay(CatalogError("INVALID_ARGUMENT", "title: is empty"), 0) is None
     assert client._retry_delay(CatalogError("DEADLINE_EXCEEDED", "slow"), 0) is None
 
