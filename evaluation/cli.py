@@ -1,4 +1,5 @@
-"""`catalogvlm eval`: classify a labelled CSV through a running server and score it hierarchically."""
+"""`catalogvlm eval`: classify labelled products through a running server; score categories hierarchically and,
+where the file carries the merchants' attribute values, the predicted values against them."""
 
 from __future__ import annotations
 
@@ -15,16 +16,23 @@ from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from .metrics import score
-from .report import write_report
+from .metrics import AttributeValues, attributes_by_handle, score, score_attributes
+from .report import write_attribute_report, write_report
 
-LABEL_COLUMN = "label_shopify_gid"
+# The category label: merchant_products_dev.csv's column, and merchant_attributes_dev.jsonl's key.
+LABEL_COLUMNS = ("label_shopify_gid", "category_gid")
+ATTRIBUTES_KEY = "attributes"  # {attribute handle: [value handle, ...]}, the merchant's own values
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("eval", help="score classification on labelled products (hierarchical P/R/F1)")
     parser.add_argument("--url", required=True, help="gRPC address of Triton or Dynamo, HOST:PORT")
-    parser.add_argument("data", type=Path, help=f"CSV: title, description, vendor, product_type, tags, {LABEL_COLUMN}")
+    parser.add_argument(
+        "data",
+        type=Path,
+        help="CSV or JSONL: title, description, vendor, product_type, tags and the category id in label_shopify_gid"
+        f" or category_gid; JSONL rows may carry the merchant's values in `{ATTRIBUTES_KEY}`",
+    )
     parser.add_argument("--limit", type=int, help="only the first N rows")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write per-vertical CSV, confusion, misses, PNG")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -43,10 +51,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    with args.data.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))[: args.limit]
-    if not rows or LABEL_COLUMN not in rows[0]:
-        print(f"catalogvlm: {args.data} has no rows with a {LABEL_COLUMN} column", file=sys.stderr)
+    rows = _read_rows(args.data)[: args.limit]
+    label_column = next((c for c in LABEL_COLUMNS if rows and c in rows[0]), None)
+    if label_column is None:
+        print(f"catalogvlm: {args.data} has no rows with a {' or '.join(LABEL_COLUMNS)} column", file=sys.stderr)
         return 2
     if args.beam_options and not args.runner:
         raise ConfigurationError(f"unrecognized arguments: {' '.join(args.beam_options)} (Beam options need --runner)")
@@ -57,14 +65,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     for failure in failures[:5]:
         print(f"catalogvlm: a product failed: {failure}", file=sys.stderr)
     scored = [(r, row) for r, row in zip(results, rows, strict=True) if isinstance(r, Prediction)]
-    pairs = [(prediction.category.id, row[LABEL_COLUMN]) for prediction, row in scored]
+    categorised = [(prediction, row) for prediction, row in scored if row.get(label_column)]  # some have no label
+    pairs = [(prediction.category.id, row[label_column]) for prediction, row in categorised]
+    with_values = ATTRIBUTES_KEY in rows[0]
+    taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy)) if args.report or with_values else None
+    values = _attribute_values(scored, taxonomy) if with_values else []
     if args.report:
-        taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy))
         names = {c.short_id: c.full_name for c in taxonomy}
-        for path in write_report(args.report, [row for _, row in scored], pairs, names):
+        written = write_report(args.report, [row for _, row in categorised], pairs, names)
+        if with_values:
+            written.append(write_attribute_report(args.report / "attributes.csv", attributes_by_handle(values)))
+        for path in written:
             print(f"wrote {path}", file=sys.stderr)
     summary = {
         **score(pairs).as_dict(),
+        **({"attributes": score_attributes(values).as_dict()} if with_values else {}),
         "corrected_rate": round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4),
         "failed": len(failures),
         "products_per_s": round(len(rows) / elapsed, 2),
@@ -73,8 +88,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _read_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in handle if line.strip()]
+        return list(csv.DictReader(handle))
+
+
+def _attribute_values(scored: list[tuple[Prediction, dict]], taxonomy) -> list[tuple[AttributeValues, AttributeValues]]:
+    """(predicted, merchant's) value handles per attribute handle, for each answered product."""
+    handles = {value.id: value.handle for attribute in taxonomy.attributes.values() for value in attribute.values}
+    return [
+        ({a.handle: {handles.get(v.id, v.id) for v in a.values} for a in prediction.attributes}, row[ATTRIBUTES_KEY])
+        for prediction, row in scored
+    ]
+
+
+def _text_fields(row: dict) -> dict[str, str]:
+    """The product's text fields as the catalog holds them (a JSONL row's tags are a list)."""
+    return Product.from_record({field: row.get(field) for field in TEXT_FIELDS}).text_fields()
+
+
 def _through_client(args: argparse.Namespace, rows: list[dict[str, str]]) -> list[Prediction | CatalogError]:
-    products = [Product.from_record({k: v for k, v in row.items() if k != "image"}) for row in rows]
+    products = [Product.from_record(_text_fields(row)) for row in rows]
     with ProductClassifier(args.url) as classifier:
         return classifier.classify_many(products, concurrency=args.concurrency)
 
@@ -88,7 +124,7 @@ def _through_pipeline(args: argparse.Namespace, rows: list[dict[str, str]]) -> l
         catalog = catalog_io.write_records(
             folder,
             "catalog.jsonl",
-            [{"id": str(i), **{f: row.get(f, "") for f in TEXT_FIELDS}} for i, row in enumerate(rows)],
+            [{"id": str(i), **_text_fields(row)} for i, row in enumerate(rows)],
         )
         output = catalog_io.join(folder, "output")
         job = bulk.Job(ServerOptions(args.url), catalog, output)

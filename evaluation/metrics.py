@@ -1,9 +1,10 @@
-"""Hierarchical classification metrics over taxonomy ids (micro-averaged, Kiritchenko et al.)."""
+"""Hierarchical classification metrics over taxonomy ids (micro-averaged, Kiritchenko et al.), and attribute-value
+precision and recall over the attributes merchants labelled."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -70,3 +71,65 @@ def by_vertical(pairs: Sequence[tuple[str, str]]) -> dict[str, Scores]:
 def vertical_confusion(pairs: Iterable[tuple[str, str]]) -> Counter[tuple[str, str]]:
     """(label vertical, predicted vertical) counts."""
     return Counter((lineage(label)[0], lineage(predicted)[0]) for predicted, label in pairs)
+
+
+# Attribute values, as the eval folder's README scores them: only the attributes the merchant labelled count, and
+# precision and recall are summed over those (product, attribute) pairs.
+AttributeValues = Mapping[str, Collection[str]]  # attribute handle -> value handles
+
+
+@dataclass(frozen=True)
+class AttributeScores:
+    pairs: int  # labelled (product, attribute) pairs
+    predicted: int  # values predicted on those pairs
+    labelled: int  # values the merchants gave
+    correct: int  # predicted values the merchant also gave
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.labelled if self.labelled else 0.0
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        rates = {"precision": self.precision, "recall": self.recall, "f1": self.f1}
+        return {"pairs": self.pairs, **{k: round(v, 4) for k, v in rates.items()}}
+
+
+def attribute_pairs(
+    products: Iterable[tuple[AttributeValues, AttributeValues]],
+) -> Iterator[tuple[str, set[str], set[str]]]:
+    """(attribute, predicted values, labelled values) for every attribute a merchant labelled."""
+    for predicted, labelled in products:
+        for attribute, gold in labelled.items():
+            if gold:
+                yield attribute, set(predicted.get(attribute, ())), set(gold)
+
+
+def score_attributes(products: Iterable[tuple[AttributeValues, AttributeValues]]) -> AttributeScores:
+    """`products` of (predicted, labelled) values per attribute."""
+    return _sum_pairs((predicted, gold) for _, predicted, gold in attribute_pairs(products))
+
+
+def attributes_by_handle(products: Iterable[tuple[AttributeValues, AttributeValues]]) -> dict[str, AttributeScores]:
+    groups: dict[str, list[tuple[set[str], set[str]]]] = defaultdict(list)
+    for attribute, predicted, gold in attribute_pairs(products):
+        groups[attribute].append((predicted, gold))
+    return {attribute: _sum_pairs(group) for attribute, group in sorted(groups.items())}
+
+
+def _sum_pairs(pairs: Iterable[tuple[set[str], set[str]]]) -> AttributeScores:
+    n = predicted_total = labelled_total = correct = 0
+    for predicted, gold in pairs:
+        n += 1
+        predicted_total += len(predicted)
+        labelled_total += len(gold)
+        correct += len(predicted & gold)
+    return AttributeScores(n, predicted_total, labelled_total, correct)

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .metrics import Scores, by_vertical, relation, vertical_confusion
+from .metrics import AttributeScores, Scores, by_vertical, relation, vertical_confusion
 
 
 def write_report(
@@ -93,3 +93,15 @@ def _plot(path: Path, scores: Mapping[str, Scores], names: Mapping[str, str]) ->
 
 def _short(category_id: str) -> str:
     return category_id.rsplit("/", 1)[-1]
+
+
+def write_attribute_report(path: Path, scores: Mapping[str, AttributeScores]) -> Path:
+    """Attribute-value precision, recall and F1 per attribute, most labelled first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["attribute", "pairs", "predicted", "labelled", "correct", "precision", "recall", "f1"])
+        for attribute, s in sorted(scores.items(), key=lambda item: -item[1].pairs):
+            rates = (f"{v:.4f}" for v in (s.precision, s.recall, s.f1))
+            writer.writerow([attribute, s.pairs, s.predicted, s.labelled, s.correct, *rates])
+    return path

@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from catalogvlm.evaluation.metrics import by_vertical, lineage, relation, score, vertical_confusion
+from catalogvlm.evaluation.metrics import (
+    attributes_by_handle,
+    by_vertical,
+    lineage,
+    relation,
+    score,
+    score_attributes,
+    vertical_confusion,
+)
 
 GID = "gid://shopify/TaxonomyCategory/"
 
@@ -99,3 +107,44 @@ def test_eval_through_the_bulk_pipeline_scores_the_same(grpc_url, tmp_path):
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         scores.append({key: summary[key] for key in ("n", "exact", "hF1", "failed")})
     assert scores[0] == scores[1] and scores[0]["failed"] == 1
+
+
+def test_attribute_scores_count_only_the_attributes_the_merchant_labelled():
+    products = [
+        # color: 1 of 2 predicted right, 1 of 2 labelled found; pattern predicted but not labelled: not scored
+        (
+            {"color": {"color__red", "color__blue"}, "pattern": {"pattern__solid"}},
+            {"color": ["color__red", "color__green"]},
+        ),
+        # material labelled, nothing predicted: recall falls, precision does not
+        ({}, {"material": ["material__cotton"]}),
+        ({"size": {"size__m"}}, {"size": ["size__m"], "color": []}),  # an empty label is no label
+    ]
+    scores = score_attributes(products)
+    assert (scores.pairs, scores.predicted, scores.labelled, scores.correct) == (3, 3, 4, 2)
+    assert scores.precision == pytest.approx(2 / 3) and scores.recall == pytest.approx(2 / 4)
+    assert scores.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    per_attribute = attributes_by_handle(products)
+    assert set(per_attribute) == {"color", "material", "size"}
+    assert (per_attribute["material"].recall, per_attribute["material"].precision) == (0.0, 0.0)
+    assert per_attribute["size"].f1 == 1.0
+
+
+@pytest.mark.server
+def test_eval_reads_jsonl_and_scores_attribute_values(grpc_url, tmp_path):
+    rows = [
+        {"title": "Red cotton t-shirt", "tags": ["tee", "summer"], "category_gid": f"{GID}aa-1-13-8",
+         "attributes": {"color": ["color__red"], "fabric": ["fabric__cotton"]}},
+        {"title": "Lavender Soy Candle", "tags": [], "category_gid": f"{GID}hg-3-26-2", "attributes": {}},
+    ]  # fmt: skip
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    report = tmp_path / "report"
+    command = [sys.executable, "-m", "catalogvlm.cli", "eval", "--url", grpc_url, str(data), "--report", str(report)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["attributes"]["pairs"] == 2
+    assert 0.0 <= summary["attributes"]["precision"] <= 1.0 and 0.0 <= summary["attributes"]["recall"] <= 1.0
+    lines = (report / "attributes.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("attribute,pairs,predicted,labelled,correct") and len(lines) == 3
