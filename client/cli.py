@@ -10,7 +10,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TextIO
 
+from catalogvlm.errors import INVALID_ARGUMENT
 from catalogvlm.pipeline.contract import Product
 
 from .sync import ProductClassifier
@@ -43,21 +45,37 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def _classify(args: argparse.Namespace) -> int:
     try:
-        products = list(read_products(args.input)) if args.input else [_product_from_flags(args)]
+        titled = list(_read_items(args.input)) if args.input else [(args.title, _product_from_flags(args))]
     except (OSError, ValueError) as error:
         print(f"catalogvlm: cannot read products: {error}", file=sys.stderr)
         return 2
+    items = [item for _, item in titled]
+    products = [item for item in items if isinstance(item, Product)]
     tls = {"ssl": True, "root_certificates": args.tls_ca} if args.tls_ca else {}
     with ProductClassifier(args.url, timeout_s=args.timeout, api_key=args.api_key, **tls) as classifier:
-        results = classifier.classify_many(products, args.concurrency, progress=len(products) > 1)
+        answers = iter(classifier.classify_many(products, args.concurrency, progress=len(products) > 1))
+    results = [next(answers) if isinstance(item, Product) else item for item in items]
     with args.output.open("w", encoding="utf-8") if args.output else nullcontext(sys.stdout) as out:
-        for number, (product, result) in enumerate(zip(products, results, strict=True), start=1):
-            if isinstance(result, CatalogError):
-                where = f"product {number} ({product.title[:40]!r})" if len(products) > 1 else "error"
-                print(f"catalogvlm: {where}: {result}", file=sys.stderr)
-            else:
-                out.write(json.dumps(_record(product, result), ensure_ascii=False) + "\n")
+        _write_results(out, titled, results, lined_up=bool(args.input))
     return 1 if any(isinstance(r, CatalogError) for r in results) else 0
+
+
+def _write_results(
+    out: TextIO,
+    titled: list[tuple[str, Product | CatalogError]],
+    results: list[Prediction | CatalogError],
+    lined_up: bool,
+) -> None:
+    """A JSON line per answer; failures to stderr and, when `lined_up` (a file of products), as error lines too,
+    so that line N of the output is product N of the input."""
+    for number, ((title, item), result) in enumerate(zip(titled, results, strict=True), start=1):
+        if isinstance(result, CatalogError):
+            where = f"product {number} ({title[:40]!r})" if lined_up else "error"
+            print(f"catalogvlm: {where}: {result}", file=sys.stderr)
+            if lined_up:
+                out.write(json.dumps({"title": title, "error": _error(result)}, ensure_ascii=False) + "\n")
+        else:
+            out.write(json.dumps(_record(item, result), ensure_ascii=False) + "\n")
 
 
 def _product_from_flags(args: argparse.Namespace) -> Product:
@@ -73,15 +91,35 @@ def _product_from_flags(args: argparse.Namespace) -> Product:
 
 def read_products(path: Path) -> Iterator[Product]:
     """Products from a .jsonl or .csv file; image paths are relative to the file's folder."""
+    for _, item in _read_items(path):
+        if isinstance(item, CatalogError):
+            raise ValueError(f"{path}: {item.message}")
+        yield item
+
+
+def _read_items(path: Path) -> Iterator[tuple[str, Product | CatalogError]]:
+    """(title, product) per row, as `read_products`; a row whose image cannot be read is that row's error, not
+    the whole file's."""
+    for row in _read_rows(path):
+        title = str(row.get("title") or "")
+        try:
+            yield title, Product.from_record(row, base_dir=path.parent)
+        except OSError as error:
+            yield title, CatalogError(INVALID_ARGUMENT, f"image: cannot read {row.get('image')!r}: {error.strerror}")
+
+
+def _read_rows(path: Path) -> Iterator[dict]:
     with path.open(encoding="utf-8", newline="") as handle:
         if path.suffix == ".csv":
-            rows: Iterator[dict] = csv.DictReader(handle)
+            yield from csv.DictReader(handle)
         elif path.suffix in (".jsonl", ".json"):
-            rows = (json.loads(line) for line in handle if line.strip())
+            yield from (json.loads(line) for line in handle if line.strip())
         else:
             raise ValueError(f"{path}: expected a .jsonl or .csv file")
-        for row in rows:
-            yield Product.from_record(row, base_dir=path.parent)
+
+
+def _error(error: CatalogError) -> dict[str, str]:
+    return {"status": error.status, "message": error.message}
 
 
 def _record(product: Product, prediction: Prediction) -> dict[str, object]:

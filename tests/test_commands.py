@@ -58,6 +58,22 @@ def test_classify_jsonl_and_csv_files(grpc_url, tmp_path):
     assert "Clothing Accessories > Hats" in json.loads(done.stdout)["category"]["full_name"]
 
 
+def test_classify_input_writes_one_line_per_product_in_order_failures_included(grpc_url, tmp_path):
+    rows = [{"title": "Ceramic Coffee Mug"}, {"title": ""}, {"title": "Wool Beanie", "image": "missing.jpg"},
+            {"title": "Leather Hiking Boots"}]  # fmt: skip
+    jsonl = tmp_path / "products.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out.jsonl"
+    done = classify("--url", grpc_url, "--input", str(jsonl), "--output", str(out))
+    assert done.returncode == 1  # some failed
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["title"] for line in lines] == [row["title"] for row in rows]
+    statuses = [line.get("error", {}).get("status") for line in lines]
+    assert statuses == [None, "INVALID_ARGUMENT", "INVALID_ARGUMENT", None]
+    assert "title: is empty" in lines[1]["error"]["message"] and "image: cannot read" in lines[2]["error"]["message"]
+    assert "category" in lines[0] and "category" in lines[3]
+
+
 def test_classify_error_exits_nonzero_with_server_message(grpc_url):
     done = classify("--url", grpc_url, "--title", "")
     assert done.returncode == 1
