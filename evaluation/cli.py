@@ -16,7 +16,7 @@ from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
-from .metrics import AttributeValues, attributes_by_handle, score, score_attributes
+from .metrics import AttributeValues, score, score_attributes
 from .report import write_attribute_report, write_report
 
 # The category label: merchant_products_dev.csv's column, and merchant_attributes_dev.jsonl's key.
@@ -74,7 +74,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         names = {c.short_id: c.full_name for c in taxonomy}
         written = write_report(args.report, [row for _, row in categorised], pairs, names)
         if with_values:
-            written.append(write_attribute_report(args.report / "attributes.csv", attributes_by_handle(values)))
+            labels = [row.get(label_column) for _, row in scored]
+            written += write_attribute_report(args.report, values, labels, names)
         for path in written:
             print(f"wrote {path}", file=sys.stderr)
     summary = {

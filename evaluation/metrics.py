@@ -133,3 +133,12 @@ def _sum_pairs(pairs: Iterable[tuple[set[str], set[str]]]) -> AttributeScores:
         labelled_total += len(gold)
         correct += len(predicted & gold)
     return AttributeScores(n, predicted_total, labelled_total, correct)
+
+
+def false_values(products: Iterable[tuple[AttributeValues, AttributeValues]]) -> Counter[tuple[str, str]]:
+    """(attribute, value) predicted where the merchant labelled that attribute with other values, counted."""
+    return Counter(
+        (attribute, value)
+        for attribute, predicted, gold in attribute_pairs(products)
+        for value in sorted(predicted - gold)
+    )

@@ -6,7 +6,18 @@ import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .metrics import AttributeScores, Scores, by_vertical, relation, vertical_confusion
+from .metrics import (
+    AttributeScores,
+    AttributeValues,
+    Scores,
+    attributes_by_handle,
+    by_vertical,
+    false_values,
+    lineage,
+    relation,
+    score_attributes,
+    vertical_confusion,
+)
 
 
 def write_report(
@@ -95,13 +106,39 @@ def _short(category_id: str) -> str:
     return category_id.rsplit("/", 1)[-1]
 
 
-def write_attribute_report(path: Path, scores: Mapping[str, AttributeScores]) -> Path:
-    """Attribute-value precision, recall and F1 per attribute, most labelled first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_attribute_report(
+    out_dir: Path,
+    values: Sequence[tuple[AttributeValues, AttributeValues]],
+    labels: Sequence[str | None],
+    names: Mapping[str, str],
+    worst: int = 50,
+) -> list[Path]:
+    """`values[i]` = (predicted, merchant's) values of the product labelled `labels[i]` (a category id, or None):
+    scores per attribute and per vertical, and the false values predicted most often."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    verticals: dict[str, list[tuple[AttributeValues, AttributeValues]]] = {}
+    for pair, label in zip(values, labels, strict=True):
+        verticals.setdefault(names.get(lineage(label)[0], "?") if label else "(no category label)", []).append(pair)
+    per_vertical = {vertical: score_attributes(group) for vertical, group in verticals.items()}
+    per_vertical = {vertical: scores for vertical, scores in per_vertical.items() if scores.pairs}
+    written = [
+        _write_attribute_scores(out_dir / "attributes.csv", "attribute", attributes_by_handle(values)),
+        _write_attribute_scores(out_dir / "attributes_per_vertical.csv", "vertical", per_vertical),
+    ]
+    path = out_dir / "false_values.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["attribute", "pairs", "predicted", "labelled", "correct", "precision", "recall", "f1"])
-        for attribute, s in sorted(scores.items(), key=lambda item: -item[1].pairs):
+        writer.writerow(["attribute", "value", "times predicted where the merchant gave other values"])
+        writer.writerows((attribute, value, n) for (attribute, value), n in false_values(values).most_common(worst))
+    return [*written, path]
+
+
+def _write_attribute_scores(path: Path, key: str, scores: Mapping[str, AttributeScores]) -> Path:
+    """Attribute-value precision, recall and F1 per `key`, most labelled first."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([key, "pairs", "predicted", "labelled", "correct", "precision", "recall", "f1"])
+        for name, s in sorted(scores.items(), key=lambda item: -item[1].pairs):
             rates = (f"{v:.4f}" for v in (s.precision, s.recall, s.f1))
-            writer.writerow([attribute, s.pairs, s.predicted, s.labelled, s.correct, *rates])
+            writer.writerow([name, s.pairs, s.predicted, s.labelled, s.correct, *rates])
     return path

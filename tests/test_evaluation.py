@@ -11,6 +11,7 @@ import pytest
 from catalogvlm.evaluation.metrics import (
     attributes_by_handle,
     by_vertical,
+    false_values,
     lineage,
     relation,
     score,
@@ -124,6 +125,7 @@ def test_attribute_scores_count_only_the_attributes_the_merchant_labelled():
     assert (scores.pairs, scores.predicted, scores.labelled, scores.correct) == (3, 3, 4, 2)
     assert scores.precision == pytest.approx(2 / 3) and scores.recall == pytest.approx(2 / 4)
     assert scores.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert false_values(products) == {("color", "color__blue"): 1}  # pattern was not labelled: not false
     per_attribute = attributes_by_handle(products)
     assert set(per_attribute) == {"color", "material", "size"}
     assert (per_attribute["material"].recall, per_attribute["material"].precision) == (0.0, 0.0)
@@ -148,3 +150,6 @@ def test_eval_reads_jsonl_and_scores_attribute_values(grpc_url, tmp_path):
     assert 0.0 <= summary["attributes"]["precision"] <= 1.0 and 0.0 <= summary["attributes"]["recall"] <= 1.0
     lines = (report / "attributes.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("attribute,pairs,predicted,labelled,correct") and len(lines) == 3
+    verticals = (report / "attributes_per_vertical.csv").read_text(encoding="utf-8").splitlines()
+    assert verticals[1:] == [verticals[1]] and verticals[1].startswith("Apparel & Accessories,2,")  # not the candle
+    assert (report / "false_values.csv").read_text(encoding="utf-8").startswith("attribute,value,")
