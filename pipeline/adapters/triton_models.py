@@ -6,11 +6,11 @@
   so its public contract stays a plain unary KServe `ModelInfer`, while one instance carries up to
   `max_inflight` products. `execute` is deliberately not `async def`: Triton 2.51's stub runs an async
   `execute` on its loop and waits until it has run, and with hundreds of products on that loop each wait took
-  3.5-4.5 ms, one request at a time, so requests queued 60-85 ms in front of the instance (bench section 6).
+  3.5-4.5 ms, one request at a time, so requests queued 37-85 ms in front of the instance (bench section 6).
 - `EngineModel`: the `vlm` slot for engines that answer a batch in one pass (the CPU engine, stand-ins),
   fed by Triton's dynamic batcher.
-- `OverlappingEngineModel`: the same, asynchronous, for an engine whose batches overlap as an in-flight-batching
-  GPU engine's do: up to `overlapping_batches` batches run at once in one instance (the benchmark's stand-in).
+- `OverlappingEngineModel`: the same for an engine whose batches overlap, as an in-flight-batching GPU engine's
+  do: up to `overlapping_batches` batches run at once on worker threads of one instance (the bench's stand-in).
 - `TaxonomyValidateModel`: category correction, synchronous (sub-millisecond per path).
 """
 
