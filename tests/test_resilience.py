@@ -54,8 +54,17 @@ def _classify_in_background(url: str, retries: int, label: str) -> Future[list[t
 def _kill(server, command_part: str) -> None:
     processes = [psutil.Process(pid) for pid in server.pids]
     processes += [child for process in processes for child in process.children(recursive=True)]
-    victim = next(p for p in processes if command_part in p.cmdline())
+    victim = next(p for p in processes if command_part in _command_line(p))
     os.kill(victim.pid, signal.SIGKILL)
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    """A process's command line; none for one already dead (a stub killed earlier stays a zombie: Triton 2.51
+    does not reap it)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _probe(server, repository) -> subprocess.CompletedProcess[str]:
