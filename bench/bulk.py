@@ -20,7 +20,7 @@ from pathlib import Path
 from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.loadtest.cli import aggregated_stats, headless_command
 from catalogvlm.loadtest.corpus import DEFAULT_CORPUS
-from catalogvlm.loadtest.soak import server_rss_mib
+from catalogvlm.loadtest.soak import peak_rss_mib_until_exit
 from catalogvlm.servers import served
 
 FIELDS = ("handle", "title", "description", "vendor", "product_type", "tags")
@@ -92,10 +92,7 @@ def batch(url: str, name: str, catalog: Path, output: Path, previous: Path | Non
     started = time.perf_counter()
     # Its only output is one summary line, so the pipe cannot fill while its memory is sampled here.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak_mib = 0.0
-    while process.poll() is None:
-        peak_mib = max(peak_mib, _tree_rss_mib(process.pid))
-        time.sleep(0.2)
+    peak_mib = peak_rss_mib_until_exit(process, (process.pid,))
     out = process.stdout.read()
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
@@ -105,15 +102,6 @@ def batch(url: str, name: str, catalog: Path, output: Path, previous: Path | Non
         name, summary["rows"], summary["predicted"], summary["carried_over"], summary["dead_letter"], elapsed,
         peak_mib,
     )  # fmt: skip
-
-
-def _tree_rss_mib(pid: int) -> float:
-    import psutil  # the `tools` extra: the command line must start without it
-
-    try:
-        return server_rss_mib((pid,))
-    except psutil.NoSuchProcess:  # it ended between two samples
-        return 0.0
 
 
 def report(saturated: float, runs: tuple[BulkRun, ...]) -> str:

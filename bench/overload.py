@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.loadtest.cli import burst_command
-from catalogvlm.loadtest.soak import server_rss_mib
+from catalogvlm.loadtest.soak import peak_rss_mib_until_exit, server_rss_mib
 from catalogvlm.servers import served
 
 from .serving import SERVER_LOG
@@ -40,12 +39,8 @@ def run(quick: bool) -> str:
 
 def _run_sampling_memory(command: list[str], server_pids: tuple[int, ...], timeout_s: float) -> float:
     """Run Locust to its end, sampling the server's resident memory; the peak in MiB."""
-    peak_mib = 0.0
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
-        peak_mib = max(peak_mib, server_rss_mib(server_pids))
-        time.sleep(0.5)
+    peak_mib = peak_rss_mib_until_exit(process, server_pids, timeout_s, interval_s=0.5)
     if process.poll() is None:  # hung past its phases (seen once with Locust): no report, and the bench says so
         process.kill()
         raise RuntimeError(f"Locust did not exit within {timeout_s:.0f} s")

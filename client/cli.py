@@ -100,7 +100,7 @@ def read_products(path: Path) -> Iterator[Product]:
 def _read_items(path: Path) -> Iterator[tuple[str, Product | CatalogError]]:
     """(title, product) per row, as `read_products`; a row whose image cannot be read is that row's error, not
     the whole file's."""
-    for row in _read_rows(path):
+    for row in read_rows(path):
         title = str(row.get("title") or "")
         try:
             yield title, Product.from_record(row, base_dir=path.parent)
@@ -108,7 +108,8 @@ def _read_items(path: Path) -> Iterator[tuple[str, Product | CatalogError]]:
             yield title, CatalogError(INVALID_ARGUMENT, f"image: cannot read {row.get('image')!r}: {error.strerror}")
 
 
-def _read_rows(path: Path) -> Iterator[dict]:
+def read_rows(path: Path) -> Iterator[dict]:
+    """The rows of a .jsonl or .csv file of products, as dicts."""
     with path.open(encoding="utf-8", newline="") as handle:
         if path.suffix == ".csv":
             yield from csv.DictReader(handle)

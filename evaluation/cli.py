@@ -4,13 +4,13 @@ where the file carries the merchants' attribute values, the predicted values aga
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 
 from catalogvlm.client import CatalogError, Prediction, ProductClassifier
+from catalogvlm.client.cli import read_rows
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 from catalogvlm.settings import taxonomy_dir
@@ -51,7 +51,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    rows = _read_rows(args.data)[: args.limit]
+    try:
+        rows = list(read_rows(args.data))[: args.limit]
+    except (OSError, ValueError) as error:
+        print(f"catalogvlm: cannot read {args.data}: {error}", file=sys.stderr)
+        return 2
     label_column = next((c for c in LABEL_COLUMNS if rows and c in rows[0]), None)
     if label_column is None:
         print(f"catalogvlm: {args.data} has no rows with a {' or '.join(LABEL_COLUMNS)} column", file=sys.stderr)
@@ -87,13 +91,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary))
     return 1 if failures else 0
-
-
-def _read_rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in handle if line.strip()]
-        return list(csv.DictReader(handle))
 
 
 def _attribute_values(scored: list[tuple[Prediction, dict]], taxonomy) -> list[tuple[AttributeValues, AttributeValues]]:

@@ -32,15 +32,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def headless_command(host: str, users: int, run_time: str, *options: str, spawn_rate: float | None = None) -> list[str]:
     """Our locustfile, headless, summary only; `users` all started at once unless `spawn_rate` says otherwise."""
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
-            "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--only-summary", *options]  # fmt: skip
+    return _headless([LOCUSTFILE], host, "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, *options)
 
 
 def burst_command(host: str, base_users: int, factor: float, phase_s: float, report: Path, *options: str) -> list[str]:
     """Our locustfile under the burst shape (loadtest/burst.py), headless; each phase's outcomes go to `report`."""
-    return [sys.executable, "-m", "locust", "-f", f"{LOCUSTFILE},{BURST_SHAPE}", "--headless", "--host", host,
-            "--only-summary", "--base-users", str(base_users), "--burst-factor", str(factor),
-            "--phase-time", str(phase_s), "--burst-report", str(report), *options]  # fmt: skip
+    shape = ["--base-users", str(base_users), "--burst-factor", str(factor), "--phase-time", str(phase_s),
+             "--burst-report", str(report)]  # fmt: skip
+    return _headless([LOCUSTFILE, BURST_SHAPE], host, *shape, *options)
+
+
+def _headless(locustfiles: list[Path], host: str, *options: str) -> list[str]:
+    files = ",".join(str(path) for path in locustfiles)
+    return [sys.executable, "-m", "locust", "-f", files, "--headless", "--host", host, "--only-summary", *options]
 
 
 def aggregated_stats(stats_csv: str | Path) -> dict[str, str]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 
 from catalogvlm.builders.repository import NO_RESULT_CACHE
 from catalogvlm.servers import served
@@ -35,18 +37,34 @@ class SoakResult:
 
 
 def server_rss_mib(pids: tuple[int, ...]) -> float:
-    """Resident memory of a server's processes and all their children (Triton's stubs, Dynamo's worker)."""
-    import psutil
-
+    """Resident memory of a server's processes and all their children (Triton's stubs, Dynamo's worker); a process
+    that has ended counts nothing."""
     total = 0
     for pid in pids:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in tree:
             try:
                 total += process.memory_info().rss
             except psutil.NoSuchProcess:
                 continue
     return total / 2**20
+
+
+def peak_rss_mib_until_exit(
+    process: subprocess.Popen, pids: tuple[int, ...], timeout_s: float = math.inf, interval_s: float = 0.2
+) -> float:
+    """Waits until `process` exits (or `timeout_s` passes), sampling the resident memory of `pids` and their
+    children; the peak, in MiB."""
+    peak_mib = 0.0
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        peak_mib = max(peak_mib, server_rss_mib(pids))
+        time.sleep(interval_s)
+    return peak_mib
 
 
 def slope_after_warmup(samples: list[tuple[float, float]], warmup_s: float) -> float:
