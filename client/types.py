@@ -32,9 +32,10 @@ class ModelRelease:
 class CategoryResult:
     id: str
     full_name: str
-    score: float
+    score: float  # of the correction: 100 for a path the model wrote validly
     corrected: bool
     model_output: str = ""
+    confidence: float | None = None  # the chance this category (or a coarser one) is right, when the engine says
 
 
 @dataclass(frozen=True)

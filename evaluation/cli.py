@@ -1,5 +1,9 @@
-"""`catalogvlm eval`: classify labelled products through a running server; score categories hierarchically and,
-where the file carries the merchants' attribute values, the predicted values against them."""
+"""`catalogvlm eval`: classify labelled products and score categories hierarchically, the confidence's
+calibration and, where the file carries the merchants' attribute values, the predicted values against them.
+
+Two routes: through a running server (`--url`, or the bulk pipeline with `--runner`), or `--leave-stores-out`:
+the CPU engine in-process, each fold of stores scored with settings and calibration chosen on the others.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +11,58 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from catalogvlm.client import CatalogError, Prediction, ProductClassifier
-from catalogvlm.client.cli import read_rows
 from catalogvlm.errors import ConfigurationError
-from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 from catalogvlm.settings import taxonomy_dir
-from catalogvlm.taxonomy import load_taxonomy
+from catalogvlm.taxonomy import Taxonomy, load_taxonomy
 
-from .metrics import AttributeValues, score, score_attributes
-from .report import write_attribute_report, write_report
+from .labelled import LABEL_COLUMNS, LabelledProduct, read_labelled
+from .metrics import (
+    AttributeValues,
+    ReliabilityBin,
+    expected_calibration_error,
+    is_right,
+    reliability,
+    score,
+    score_attributes,
+)
+from .report import write_attribute_report, write_calibration_report, write_report
 
-# The category label: merchant_products_dev.csv's column, and merchant_attributes_dev.jsonl's key.
-LABEL_COLUMNS = ("label_shopify_gid", "category_gid")
-ATTRIBUTES_KEY = "attributes"  # {attribute handle: [value handle, ...]}, the merchant's own values
+Result = Prediction | CatalogError
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("eval", help="score classification on labelled products (hierarchical P/R/F1)")
-    parser.add_argument("--url", required=True, help="gRPC address of Triton or Dynamo, HOST:PORT")
+    route = parser.add_mutually_exclusive_group(required=True)
+    route.add_argument("--url", help="gRPC address of Triton or Dynamo, HOST:PORT")
+    route.add_argument(
+        "--leave-stores-out",
+        action="store_true",
+        help="no server: the CPU engine in-process, each fold of stores scored with the settings and confidence "
+        "calibration chosen on the other stores (rows need source_repo)",
+    )
     parser.add_argument(
         "data",
         type=Path,
-        help="CSV or JSONL: title, description, vendor, product_type, tags and the category id in label_shopify_gid"
-        f" or category_gid; JSONL rows may carry the merchant's values in `{ATTRIBUTES_KEY}`",
+        nargs="+",
+        help="CSV or JSONL: title, description, vendor, product_type, tags and the category id in "
+        f"{' or '.join(LABEL_COLUMNS)}; JSONL rows may carry the merchant's values in `attributes`",
     )
     parser.add_argument("--limit", type=int, help="only the first N rows")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write per-vertical CSV, confusion, misses, PNG")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--taxonomy", metavar="DIR", help="for category names in the report")
+    parser.add_argument("--taxonomy", metavar="DIR", help="the taxonomy release (in-process route, report names)")
+    parser.add_argument("--folds", type=int, default=5, help="with --leave-stores-out: folds of stores")
+    parser.add_argument(
+        "--write-settings",
+        type=Path,
+        metavar="FILE",
+        help="with --leave-stores-out: write the settings and calibration chosen on all stores (the engine ships "
+        "pipeline/cpu/settings.json)",
+    )
     parser.add_argument(
         "--runner",
         help="classify through the bulk pipeline (catalogvlm batch) on this Beam runner, e.g. DirectRunner, "
@@ -52,69 +78,119 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     try:
-        rows = list(read_rows(args.data))[: args.limit]
-    except (OSError, ValueError) as error:
-        print(f"catalogvlm: cannot read {args.data}: {error}", file=sys.stderr)
+        products = read_labelled(args.data)[: args.limit]
+    except (OSError, ValueError, json.JSONDecodeError) as error:
+        print(f"catalogvlm: cannot read {' '.join(map(str, args.data))}: {error}", file=sys.stderr)
         return 2
-    label_column = next((c for c in LABEL_COLUMNS if rows and c in rows[0]), None)
-    if label_column is None:
-        print(f"catalogvlm: {args.data} has no rows with a {' or '.join(LABEL_COLUMNS)} column", file=sys.stderr)
+    if not any(p.category or p.attributes for p in products):
+        print(f"catalogvlm: no rows with a {' or '.join(LABEL_COLUMNS)} or attributes column", file=sys.stderr)
         return 2
     if args.beam_options and not args.runner:
         raise ConfigurationError(f"unrecognized arguments: {' '.join(args.beam_options)} (Beam options need --runner)")
+    taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy))
     started = time.perf_counter()
-    results = _through_pipeline(args, rows) if args.runner else _through_client(args, rows)
+    extra: dict[str, object] = {}
+    if args.leave_stores_out:
+        results, extra = _leave_stores_out(args, taxonomy, products)
+    elif args.runner:
+        results = _through_pipeline(args, products)
+    else:
+        results = _through_client(args, products)
     elapsed = time.perf_counter() - started
-    failures = [r for r in results if isinstance(r, CatalogError)]
-    for failure in failures[:5]:
-        print(f"catalogvlm: a product failed: {failure}", file=sys.stderr)
-    scored = [(r, row) for r, row in zip(results, rows, strict=True) if isinstance(r, Prediction)]
-    categorised = [(prediction, row) for prediction, row in scored if row.get(label_column)]  # some have no label
-    pairs = [(prediction.category.id, row[label_column]) for prediction, row in categorised]
-    with_values = ATTRIBUTES_KEY in rows[0]
-    taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy)) if args.report or with_values else None
-    values = _attribute_values(scored, taxonomy) if with_values else []
-    if args.report:
-        names = {c.short_id: c.full_name for c in taxonomy}
-        written = write_report(args.report, [row for _, row in categorised], pairs, names)
-        if with_values:
-            labels = [row.get(label_column) for _, row in scored]
-            written += write_attribute_report(args.report, values, labels, names)
-        for path in written:
-            print(f"wrote {path}", file=sys.stderr)
-    summary = {
-        **score(pairs).as_dict(),
-        **({"attributes": score_attributes(values).as_dict()} if with_values else {}),
-        "corrected_rate": round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4),
-        "failed": len(failures),
-        "products_per_s": round(len(rows) / elapsed, 2),
-    }
-    print(json.dumps(summary))
+    summary, failures = _summarize(args, taxonomy, products, results)
+    print(json.dumps({**summary, **extra, "products_per_s": round(len(products) / elapsed, 2)}))
     return 1 if failures else 0
 
 
-def _attribute_values(scored: list[tuple[Prediction, dict]], taxonomy) -> list[tuple[AttributeValues, AttributeValues]]:
-    """(predicted, merchant's) value handles per attribute handle, for each answered product."""
+def _summarize(
+    args: argparse.Namespace, taxonomy: Taxonomy, products: Sequence[LabelledProduct], results: Sequence[Result]
+) -> tuple[dict[str, object], int]:
+    failures = [r for r in results if isinstance(r, CatalogError)]
+    for failure in failures[:5]:
+        print(f"catalogvlm: a product failed: {failure}", file=sys.stderr)
+    scored = [(r, p) for r, p in zip(results, products, strict=True) if isinstance(r, Prediction)]
+    categorised = [(prediction, p) for prediction, p in scored if p.category]  # some rows have no label
+    pairs = [(prediction.category.id, p.category) for prediction, p in categorised]
+    bins = _reliability(categorised)
+    values = _attribute_values(scored, taxonomy)
+    summary: dict[str, object] = score(pairs).as_dict()
+    if bins:
+        summary["calibration_error"] = round(expected_calibration_error(bins), 4)
+    if values:
+        summary["attributes"] = score_attributes(values).as_dict()
+    summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
+    summary["failed"] = len(failures)
+    if args.report:
+        names = {c.short_id: c.full_name for c in taxonomy}
+        written = write_report(args.report, [_row(p) for _, p in categorised], pairs, names)
+        if bins:
+            written.append(write_calibration_report(args.report, bins))
+        if values:
+            written += write_attribute_report(
+                args.report, values, [p.category or None for _, p in scored if p.attributes is not None], names
+            )
+        for path in written:
+            print(f"wrote {path}", file=sys.stderr)
+    return summary, len(failures)
+
+
+def _reliability(categorised: Sequence[tuple[Prediction, LabelledProduct]]) -> list[ReliabilityBin]:
+    """The reliability table of the answers' confidences (none when the engine gives no confidence)."""
+    confidences = [prediction.category.confidence for prediction, _ in categorised]
+    if not confidences or None in confidences:
+        return []
+    right = [is_right(prediction.category.id, p.category) for prediction, p in categorised]
+    return reliability(confidences, right)
+
+
+def _row(product: LabelledProduct) -> dict[str, str]:
+    return {"store": product.store, **product.product.text_fields()}
+
+
+def _attribute_values(
+    scored: Sequence[tuple[Prediction, LabelledProduct]], taxonomy: Taxonomy
+) -> list[tuple[AttributeValues, AttributeValues]]:
+    """(predicted, merchant's) value handles per attribute handle, for each answered product with values."""
     handles = {value.id: value.handle for attribute in taxonomy.attributes.values() for value in attribute.values}
     return [
-        ({a.handle: {handles.get(v.id, v.id) for v in a.values} for a in prediction.attributes}, row[ATTRIBUTES_KEY])
-        for prediction, row in scored
+        ({a.handle: {handles.get(v.id, v.id) for v in a.values} for a in prediction.attributes}, p.attributes)
+        for prediction, p in scored
+        if p.attributes is not None
     ]
 
 
-def _text_fields(row: dict) -> dict[str, str]:
-    """The product's text fields as the catalog holds them (a JSONL row's tags are a list)."""
-    return Product.from_record({field: row.get(field) for field in TEXT_FIELDS}).text_fields()
+def _leave_stores_out(
+    args: argparse.Namespace, taxonomy: Taxonomy, products: list[LabelledProduct]
+) -> tuple[list[Result], dict[str, object]]:
+    from . import validation  # the `cpu` extra: the engine in-process
+
+    folds, chosen = validation.leave_stores_out(
+        taxonomy, validation.category_vectors(taxonomy, args.taxonomy), products, args.folds
+    )
+    by_product = {id(p): r for fold in folds for p, r in zip(fold.products, fold.predictions, strict=True)}
+    results: list[Result] = [Prediction.from_result(by_product[id(p)].to_dict(), 0.0) for p in products]
+    if args.write_settings:
+        provenance = {
+            "data": [p.name for p in args.data],
+            "products": len(products),
+            "folds": args.folds,
+            "taxonomy": taxonomy.version,
+            "command": "catalogvlm eval --leave-stores-out",
+        }
+        print(f"wrote {chosen.write(args.write_settings, provenance)}", file=sys.stderr)
+    return results, {
+        "folds": [{"stores": len(f.stores), "products": len(f.products), "settings": f.setting.label()} for f in folds],
+        "chosen_on_all_stores": chosen.label(),
+    }
 
 
-def _through_client(args: argparse.Namespace, rows: list[dict[str, str]]) -> list[Prediction | CatalogError]:
-    products = [Product.from_record(_text_fields(row)) for row in rows]
+def _through_client(args: argparse.Namespace, products: Sequence[LabelledProduct]) -> list[Result]:
     with ProductClassifier(args.url) as classifier:
-        return classifier.classify_many(products, concurrency=args.concurrency)
+        return classifier.classify_many([p.product for p in products], concurrency=args.concurrency)
 
 
-def _through_pipeline(args: argparse.Namespace, rows: list[dict[str, str]]) -> list[Prediction | CatalogError]:
-    """The rows as a catalog with their row numbers as ids, through `catalogvlm batch`'s pipeline."""
+def _through_pipeline(args: argparse.Namespace, products: Sequence[LabelledProduct]) -> list[Result]:
+    """The products as a catalog with their row numbers as ids, through `catalogvlm batch`'s pipeline."""
     from catalogvlm.pipelines import bulk, catalog_io  # the `bulk` extra
     from catalogvlm.pipelines.inference import ServerOptions
 
@@ -122,7 +198,7 @@ def _through_pipeline(args: argparse.Namespace, rows: list[dict[str, str]]) -> l
         catalog = catalog_io.write_records(
             folder,
             "catalog.jsonl",
-            [{"id": str(i), **_text_fields(row)} for i, row in enumerate(rows)],
+            [{"id": str(i), **p.product.text_fields()} for i, p in enumerate(products)],
         )
         output = catalog_io.join(folder, "output")
         job = bulk.Job(ServerOptions(args.url), catalog, output)
@@ -130,4 +206,4 @@ def _through_pipeline(args: argparse.Namespace, rows: list[dict[str, str]]) -> l
         outputs = catalog_io.read_outputs(output)
     answered = {r["id"]: Prediction.from_result(r["prediction"], r["latency_ms"] / 1e3) for r in outputs["predictions"]}
     failed = {r["id"]: CatalogError(r["status"], r["message"]) for r in outputs["dead_letter"]}
-    return [answered.get(str(i)) or failed[str(i)] for i in range(len(rows))]
+    return [answered.get(str(i)) or failed[str(i)] for i in range(len(products))]

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def lineage(category_id: str) -> tuple[str, ...]:
     """A Shopify id with its ancestors, vertical first: 'aa-1-13-8' -> ('aa', 'aa-1', 'aa-1-13', 'aa-1-13-8').
@@ -47,6 +49,11 @@ def score(pairs: Iterable[tuple[str, str]]) -> Scores:
     h_p, h_r = shared / predicted_total, shared / label_total
     h_f1 = 2 * h_p * h_r / (h_p + h_r) if h_p + h_r else 0.0
     return Scores(n, exact / n, top / n, h_p, h_r, h_f1)
+
+
+def is_right(predicted: str, label: str) -> bool:
+    """The category the confidence speaks for: the label itself, or one of its ancestors (a coarser answer)."""
+    return lineage(label)[: len(lineage(predicted))] == lineage(predicted)
 
 
 def relation(predicted: str, label: str) -> str:
@@ -142,3 +149,32 @@ def false_values(products: Iterable[tuple[AttributeValues, AttributeValues]]) ->
         for attribute, predicted, gold in attribute_pairs(products)
         for value in sorted(predicted - gold)
     )
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    low: float
+    high: float
+    products: int
+    mean_confidence: float
+    observed: float  # share right (exact or an ancestor of the label)
+
+
+def reliability(confidences: Iterable[float], right: Iterable[bool], bins: int = 10) -> list[ReliabilityBin]:
+    """Confidence bins against the observed share of right answers (empty bins left out)."""
+    confidence, correct = np.asarray(list(confidences), dtype=float), np.asarray(list(right), dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return [
+        ReliabilityBin(
+            edges[b], edges[b + 1], int(mask.sum()), float(confidence[mask].mean()), float(correct[mask].mean())
+        )
+        for b in range(bins)
+        if (mask := index == b).any()
+    ]
+
+
+def expected_calibration_error(bins: Sequence[ReliabilityBin]) -> float:
+    """The products' mean gap between confidence and observed share right, bin by bin."""
+    total = sum(b.products for b in bins)
+    return sum(b.products * abs(b.observed - b.mean_confidence) for b in bins) / total if total else 0.0

@@ -9,6 +9,7 @@ from pathlib import Path
 from .metrics import (
     AttributeScores,
     AttributeValues,
+    ReliabilityBin,
     Scores,
     attributes_by_handle,
     by_vertical,
@@ -131,6 +132,20 @@ def write_attribute_report(
         writer.writerow(["attribute", "value", "times predicted where the merchant gave other values"])
         writer.writerows((attribute, value, n) for (attribute, value), n in false_values(values).most_common(worst))
     return [*written, path]
+
+
+def write_calibration_report(out_dir: Path, bins: Sequence[ReliabilityBin]) -> Path:
+    """The reliability table: per confidence bin, the products in it and the share whose category was right."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "reliability.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["confidence_from", "confidence_to", "products", "mean_confidence", "observed_right"])
+        for b in bins:
+            writer.writerow(
+                [f"{b.low:.1f}", f"{b.high:.1f}", b.products, f"{b.mean_confidence:.3f}", f"{b.observed:.3f}"]
+            )
+    return path
 
 
 def _write_attribute_scores(path: Path, key: str, scores: Mapping[str, AttributeScores]) -> Path:

@@ -85,6 +85,7 @@ class CategoryAnswer:
     model_output: str
     simplified_description: str
     image_description: str
+    confidence: float | None = None  # the engine's, when it gives one: the chance the category (or coarser) is right
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,11 @@ class Prediction:
     def to_dict(self) -> dict[str, object]:
         validated = self.attributes.to_dict()
         return {
-            "category": {**self.category.category.to_dict(), "model_output": self.category.model_output},
+            "category": {
+                **self.category.category.to_dict(),
+                "confidence": self.category.confidence,
+                "model_output": self.category.model_output,
+            },
             "simplified_description": self.category.simplified_description,
             "image_description": self.category.image_description,
             "attributes": validated["attributes"],
@@ -166,6 +171,7 @@ class ProductUnderstandingChain:
             model_output=path,
             simplified_description=_text(parsed.get("simplified_description")),
             image_description=_text(parsed.get("image_description")) if product.image is not None else "",
+            confidence=_probability(parsed.get("confidence")),
         )
 
     async def _attributes(self, product: Product, answer: CategoryAnswer) -> ValidatedAttributes:
@@ -185,3 +191,10 @@ class ProductUnderstandingChain:
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _probability(value: object) -> float | None:
+    """A confidence the model wrote, when it is a number in [0, 1]; anything else is no confidence."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        return None
+    return float(value)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 from catalogvlm.taxonomy.normalize import fold, tokens
+
+from .value_words import FILING_ONLY, aliases
 
 MAX_VALUES_PER_ATTRIBUTE = 3
 MAX_PHRASE_WORDS = 4
@@ -15,6 +18,9 @@ _UNMENTIONABLE = frozenset({"other"})
 # Hyphenated compounds ("heart-rate", "v-neck") are one unit: a value may name a whole compound, never a part
 # of one ("heart-rate monitor" does not mention the pattern "Hearts").
 _UNIT_BREAK = re.compile(r"[^\w-]+")
+FILING_FIELDS = ("product_type", "tags")
+_FILING_ONLY = frozenset((word,) for word in FILING_ONLY)
+_PARENTHESIS = re.compile(r"\(([^)]*)\)")
 
 
 def mentioned_values(
@@ -23,18 +29,36 @@ def mentioned_values(
     """{attribute handle: [listed value names]} for values written in the text (whole words, any case);
     colour attributes fall back to the image's dominant colours when the text names none."""
     phrases = _phrases(_units(" \n ".join(fields.values())))
+    filed = _phrases(_units(" \n ".join(fields.get(f, "") for f in FILING_FIELDS)))
     seen_colors = [c for c in image_colors]
     answer: dict[str, list[str]] = {}
     for attribute in menu:
         handle = str(attribute["handle"])
         values = [str(v) for v in attribute.get("values", [])]  # type: ignore[union-attr]
-        found = [v for v in values if _is_mentioned(v, phrases)][:MAX_VALUES_PER_ATTRIBUTE]
+        found = _most_specific(
+            [v for v in values if any(n in (filed if n in _FILING_ONLY else phrases) for n in _names(v))]
+        )
+        found = _both_genders_are_unisex(found, values)[:MAX_VALUES_PER_ATTRIBUTE]
         if not found and handle in COLOR_HANDLES:
             listed = {v.casefold(): v for v in values}
             found = [listed[c.casefold()] for c in seen_colors if c.casefold() in listed][:MAX_VALUES_PER_ATTRIBUTE]
         if found:
             answer[handle] = found
     return answer
+
+
+def _most_specific(found: list[str]) -> list[str]:
+    """Without the values whose name is part of another found value's ("Silver" beside "Sterling silver"): the text
+    named the longer one."""
+    words = {v: " ".join(tokens(v)) for v in found}
+    return [v for v in found if not any(o != v and f" {words[v]} " in f" {words[o]} " for o in found)]
+
+
+def _both_genders_are_unisex(found: list[str], values: Sequence[str]) -> list[str]:
+    """A product for women and men is, in a list that has it, Unisex."""
+    if {"Female", "Male"} <= set(found) and "Unisex" in values:
+        return ["Unisex", *(v for v in found if v not in {"Female", "Male", "Unisex"})]
+    return found
 
 
 def _units(text: str) -> list[tuple[str, ...]]:
@@ -54,10 +78,16 @@ def _phrases(units: Sequence[tuple[str, ...]]) -> set[tuple[str, ...]]:
     return phrases
 
 
-def _is_mentioned(value: str, phrases: set[tuple[str, ...]]) -> bool:
-    words = tuple(tokens(value))
+@lru_cache(maxsize=8_192)
+def _names(value: str) -> tuple[tuple[str, ...], ...]:
+    """The phrases that mention a value: its name, the abbreviation in a name like "Extra large (XL)" (not the
+    bare "Extra large", common in marketing), and the aliases of value_words.py."""
+    parts = [value, *_PARENTHESIS.findall(value)]
+    names = [tuple(tokens(part)) for part in parts] + list(aliases().get(value, ()))
+    return tuple(dict.fromkeys(n for n in names if _mentionable(n)))
+
+
+def _mentionable(words: tuple[str, ...]) -> bool:
     if not words or len(words) > MAX_PHRASE_WORDS or words[0] in _UNMENTIONABLE:
         return False
-    if len(words) == 1 and (len(words[0]) < 2 or words[0].isdigit()):  # "$50", "30 days" are not sizes
-        return False
-    return words in phrases
+    return not (len(words) == 1 and (len(words[0]) < 2 or words[0].isdigit()))  # "$50", "30 days" are not sizes

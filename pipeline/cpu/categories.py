@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
@@ -110,37 +111,75 @@ class CategoryClassifier:
             self._encoder.encode(["warm-up"])  # load the model now, not on the first user's request
 
     def classify(self, fields: Mapping[str, str]) -> tuple[Category, float]:
-        """The category, and the share of probability mass under it (a confidence in [0, 1])."""
+        """The category, and the share of probability mass under it (a raw confidence in [0, 1])."""
         return self.classify_many([fields])[0]
 
     def classify_many(self, products: Sequence[Mapping[str, str]]) -> list[tuple[Category, float]]:
         """`classify` for a batch: the texts of all products are embedded in one pass."""
-        answers = []
-        for scores in self.scores_many(products):
-            row, mass = self._tree.descend(scores, self._settings.temperature, self._settings.descend_share)
-            answers.append((self._categories[row], mass))
-        return answers
+        return self.decide(self.views(products), self._settings)
 
-    def scores_many(self, products: Sequence[Mapping[str, str]]) -> list[np.ndarray]:
-        lexical = [self._lexical.scores(fields) for fields in products]
-        if self._vectors is None:
-            return lexical
-        weight = self._settings.embedding_weight
-        embedding = self._embedding_scores(products)
-        return [weight * embedding[:, i] + (1.0 - weight) * lexical[i] for i in range(len(products))]
+    def decide(self, views: CategoryViews, settings: ClassifierSettings) -> list[tuple[Category, float]]:
+        """Each product's category and raw confidence under these settings."""
+        if not len(views.lexical):
+            return []
+        answers = self._tree.descend_many(views.scores(settings), settings.temperature, settings.descend_share)
+        return [(self._categories[row], mass) for row, mass in answers]
 
-    def _embedding_scores(self, products: Sequence[Mapping[str, str]]) -> np.ndarray:
-        """Similarity of each whole product to each category path (one column per product), blended, when the
-        merchant gave a product type (often a category name in their words: "Silver necklace", "Floreros"),
-        with the similarity of that type alone."""
+    def views(self, products: Sequence[Mapping[str, str]]) -> CategoryViews:
+        """What each view says of every category, before the settings weigh them (one embedding pass)."""
+        lexical = (
+            np.stack([self._lexical.scores(f) for f in products]) if products else np.empty((0, len(self._categories)))
+        )
+        if self._vectors is None or not products:
+            return CategoryViews(lexical, None, None, np.zeros(len(products), dtype=bool))
         types = [fields.get("product_type", "") for fields in products]
         texts = [product_text(fields) for fields in products] + [t for t in types if t]
-        similarities = np.asarray(self._vectors) @ self._encoder.encode(texts).T
-        whole, by_type = similarities[:, : len(products)], similarities[:, len(products) :]
-        share = self._settings.product_type_weight
-        typed = np.flatnonzero([bool(t) for t in types])
-        whole[:, typed] = (1.0 - share) * whole[:, typed] + share * by_type
-        return whole
+        similarities = (self._encoder.encode(texts) @ np.asarray(self._vectors).T).astype(np.float32)
+        typed = np.array([bool(t) for t in types], dtype=bool)
+        by_type = np.zeros_like(similarities[: len(products)])
+        by_type[typed] = similarities[len(products) :]
+        return CategoryViews(lexical, similarities[: len(products)], by_type, typed)
+
+    def views_of_variants(
+        self, base: CategoryViews, products: Sequence[Mapping[str, str]], variants: Sequence[Mapping[str, str]]
+    ) -> CategoryViews:
+        """The views of `variants` (the same products, some rewritten), given `base` = the views of `products`:
+        only the rows that differ are computed again."""
+        changed = [i for i, (p, v) in enumerate(zip(products, variants, strict=True)) if p != v]
+        fresh = self.views([variants[i] for i in changed])
+        return base.replaced(changed, fresh)
+
+
+@dataclass(frozen=True)
+class CategoryViews:
+    """Per product (rows) and category (columns): the lexical cosine, the embedding similarity of the whole
+    product and, where the merchant gave a product type (often a category name in their words: "Silver
+    necklace", "Floreros"), of that type alone."""
+
+    lexical: np.ndarray
+    whole: np.ndarray | None
+    by_type: np.ndarray | None
+    typed: np.ndarray
+
+    def replaced(self, rows: Sequence[int], other: CategoryViews) -> CategoryViews:
+        """These views with `rows` taken from `other` (its rows in the same order)."""
+        arrays = []
+        for mine, theirs in ((self.lexical, other.lexical), (self.whole, other.whole), (self.by_type, other.by_type)):
+            if mine is not None and theirs is not None and len(rows):
+                mine = mine.copy()
+                mine[rows] = theirs
+            arrays.append(mine)
+        typed = self.typed.copy()
+        typed[list(rows)] = other.typed
+        return CategoryViews(arrays[0], arrays[1], arrays[2], typed)
+
+    def scores(self, settings: ClassifierSettings) -> np.ndarray:
+        """The views weighed by the settings: one row of category scores per product."""
+        if self.whole is None or self.by_type is None:
+            return self.lexical
+        share = np.where(self.typed, settings.product_type_weight, 0.0)[:, np.newaxis]
+        embedding = (1.0 - share) * self.whole + share * self.by_type
+        return settings.embedding_weight * embedding + (1.0 - settings.embedding_weight) * self.lexical
 
 
 @dataclass(frozen=True)
@@ -159,29 +198,35 @@ def product_text(fields: Mapping[str, str]) -> str:
 
 
 class _Tree:
-    """Categories' ancestor rows, for summing probability mass up the taxonomy in numpy."""
+    """Which categories lie under which (a sparse matrix), for summing probability mass up the taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         categories = list(taxonomy)
         row_of = {c.id: row for row, c in enumerate(categories)}
-        depth = 1 + max(c.level for c in categories)
-        self._lineage = np.full((len(categories), depth), -1, dtype=np.int64)
+        under, above = [], []
         self._children: dict[int, list[int]] = defaultdict(list)
         for row, category in enumerate(categories):
-            chain = [row_of[a.id] for a in taxonomy.ancestors(category)] + [row]
-            self._lineage[row, : len(chain)] = chain
+            for ancestor in [row_of[a.id] for a in taxonomy.ancestors(category)] + [row]:
+                above.append(ancestor)
+                under.append(row)
             if category.parent_id:
                 self._children[row_of[category.parent_id]].append(row)
+        # subtree[a, c] = 1 when category c is a or lies under it
+        self._subtree = sparse.csr_matrix((np.ones(len(under)), (above, under)), shape=(len(categories),) * 2)
         self._roots = [row for row, c in enumerate(categories) if c.level == 0]
 
     def descend(self, scores: np.ndarray, temperature: float, share: float) -> tuple[int, float]:
-        probabilities = np.exp((scores - scores.max()) / temperature)
-        probabilities /= probabilities.sum()
-        mass = np.zeros(len(scores))
-        for level in range(self._lineage.shape[1]):
-            rows = self._lineage[:, level]
-            present = rows >= 0
-            mass += np.bincount(rows[present], weights=probabilities[present], minlength=len(scores))
+        return self.descend_many(scores[np.newaxis, :], temperature, share)[0]
+
+    def descend_many(self, scores: np.ndarray, temperature: float, share: float) -> list[tuple[int, float]]:
+        """For each row of scores (one product's, over all categories), the node the descent stops at and the
+        probability mass under it."""
+        probabilities = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        masses = np.asarray(self._subtree @ probabilities.T).T
+        return [self._descend(mass, share) for mass in masses]
+
+    def _descend(self, mass: np.ndarray, share: float) -> tuple[int, float]:
         node = max(self._roots, key=mass.__getitem__)
         while self._children[node]:
             child = max(self._children[node], key=mass.__getitem__)

@@ -24,6 +24,7 @@ from ..errors import EngineError, ModelOutputError, PipelineError
 from ..images import ImageSummary, decoded_rgb, image_format, summarize
 from ..limits import Limits
 from .attributes import mentioned_values
+from .calibration import EngineSettings
 from .categories import CategoryClassifier
 from .descriptions import simplify
 from .embeddings import CategoryEmbeddingCache
@@ -34,10 +35,18 @@ SUMMARY_CACHE_SIZE = 256
 
 class CpuVlmEngine:
     def __init__(
-        self, taxonomy: Taxonomy, limits: Limits | None = None, category_vectors: np.ndarray | None = None
+        self,
+        taxonomy: Taxonomy,
+        limits: Limits | None = None,
+        category_vectors: np.ndarray | None = None,
+        settings: EngineSettings | None = None,
+        classifier: CategoryClassifier | None = None,
     ) -> None:
-        """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone."""
-        self._classifier = CategoryClassifier(taxonomy, category_vectors)
+        """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone; `settings`
+        default to those validation chose (calibration.py); a `classifier` over the same taxonomy and vectors
+        may be shared between engines of different settings."""
+        self._classifier = classifier or CategoryClassifier(taxonomy, category_vectors)
+        self._settings = settings or EngineSettings.shipped()
         self._limits = limits or Limits()
         # By digest, bounded, shared by the threads that run batches: stage 2 reuses stage 1's look.
         self._summaries: cachetools.LRUCache[bytes, ImageSummary] = cachetools.LRUCache(SUMMARY_CACHE_SIZE)
@@ -60,15 +69,22 @@ class CpuVlmEngine:
         """Answers in request order; the category prompts of the batch are classified in one embedding pass."""
         readings = [self._read(request) for request in requests]
         to_classify = [r for r in readings if isinstance(r, _Reading) and r.menu is None]
-        categories = iter(self._classifier.classify_many([with_glosses(r.fields) for r in to_classify]))
+        categories = iter(self._classify([r.fields for r in to_classify]))
         return [self._answer(r, request.max_tokens, categories) for r, request in zip(readings, requests, strict=True)]
+
+    def _classify(self, products: Sequence[Mapping[str, str]]) -> list[tuple[Category, float]]:
+        """Each product's category and calibrated confidence, the batch embedded in one pass."""
+        settings = self._settings
+        views = self._classifier.views([with_glosses(f) if settings.glossary else f for f in products])
+        answers = self._classifier.decide(views, settings.classifier)
+        return [(category, settings.calibration.confidence(mass)) for category, mass in answers]
 
     def _answer(
         self, reading: _Reading | PipelineError, max_tokens: int, categories: Iterator[tuple[Category, float]]
     ) -> str | PipelineError:
         if isinstance(reading, PipelineError):
             return reading
-        text = self._attributes(reading) if reading.menu is not None else self._category(reading, next(categories)[0])
+        text = self._attributes(reading) if reading.menu is not None else self._category(reading, *next(categories))
         return _within(text, max_tokens)
 
     def _read(self, request: GenerationRequest) -> _Reading | PipelineError:
@@ -82,11 +98,12 @@ class CpuVlmEngine:
             return error
 
     @staticmethod
-    def _category(reading: _Reading, category: Category) -> str:
+    def _category(reading: _Reading, category: Category, confidence: float) -> str:
         fields = reading.fields
         return json.dumps(
             {
                 "category": category.full_name,
+                "confidence": round(confidence, 4),
                 "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),
                 "image_description": reading.summary.describe() if reading.summary else "",
             },

@@ -1,0 +1,120 @@
+"""Leave-stores-out validation: the reliability table and calibration by hand, value words in stage 2, the
+engine's confidence through the chain, and `catalogvlm eval --leave-stores-out` end to end on a small set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from catalogvlm.evaluation.metrics import expected_calibration_error, is_right, reliability
+from catalogvlm.pipeline.chain import ProductUnderstandingChain
+from catalogvlm.pipeline.contract import Product
+from catalogvlm.pipeline.cpu.attributes import mentioned_values
+from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings
+from catalogvlm.pipeline.cpu.categories import ClassifierSettings
+
+GID = "gid://shopify/TaxonomyCategory/"
+
+
+def test_right_means_the_label_or_a_coarser_answer():
+    assert is_right("aa-1", GID + "aa-1-13-8") and is_right("aa-1-13-8", "aa-1-13-8")
+    assert not is_right("aa-1-13-8", "aa-1") and not is_right("aa-2", "aa-1-13")
+
+
+def test_reliability_bins_by_hand():
+    bins = reliability([0.05, 0.15, 0.95, 0.91, 1.0], [False, True, True, False, True], bins=10)
+    assert [(b.low, b.products) for b in bins] == [(0.0, 1), (0.1, 1), (pytest.approx(0.9), 3)]
+    assert bins[2].mean_confidence == pytest.approx((0.95 + 0.91 + 1.0) / 3)
+    assert bins[2].observed == pytest.approx(2 / 3)
+    # |0 - 0.05| + |1 - 0.15| + 3 |2/3 - 0.9533|, over 5 products
+    assert expected_calibration_error(bins) == pytest.approx((0.05 + 0.85 + 3 * abs(2 / 3 - 2.86 / 3)) / 5)
+
+
+def test_calibration_is_a_monotone_map_and_round_trips(tmp_path):
+    calibration = Calibration(raw=(0.2, 0.6, 0.9), calibrated=(0.1, 0.5, 0.8))
+    assert calibration.confidence(0.0) == 0.1 and calibration.confidence(1.0) == 0.8  # clipped at the ends
+    assert calibration.confidence(0.4) == pytest.approx(0.3)
+    assert Calibration().confidence(1.7) == 1.0  # none fitted: the raw mass, within [0, 1]
+    settings = EngineSettings(ClassifierSettings(0.6, 0.3, 0.04), False, calibration)
+    path = settings.write(tmp_path / "settings.json", {"command": "test"})
+    assert EngineSettings.from_dict(json.loads(path.read_text())["settings"]) == settings
+
+
+def test_the_shipped_settings_carry_a_calibration_and_their_provenance():
+    settings = EngineSettings.shipped()
+    assert settings.calibration.raw and list(settings.calibration.calibrated) == sorted(settings.calibration.calibrated)
+    assert all(0.0 <= c <= 1.0 for c in settings.calibration.calibrated)
+
+
+MENU = [
+    {"handle": "target-gender", "values": ["Female", "Male", "Unisex", "Other"]},
+    {"handle": "age-group", "values": ["Adults", "Kids", "Babies", "Teens"]},
+    {"handle": "color", "values": ["Red", "Silver", "Blue", "Navy"]},
+    {"handle": "jewelry-material", "values": ["Silver", "Sterling silver", "Gold"]},
+    {"handle": "size", "values": ["Small (S)", "Extra large (XL)"]},
+    {"handle": "item-condition", "values": ["New", "Used"]},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Women's burgundy sweater", {"target-gender": ["Female"], "age-group": ["Adults"], "color": ["Red"]}),
+        ("Bracelet for men and women", {"target-gender": ["Unisex"], "age-group": ["Adults"]}),
+        ("Sterling silver ring", {"color": ["Silver"], "jewelry-material": ["Sterling silver"]}),
+        ("Pre-owned kids jacket, size XL", {"age-group": ["Kids"], "size": ["Extra large (XL)"],
+                                            "item-condition": ["Used"]}),
+        ("Small batch candle, a new scent", {}),  # "small" and "new" are marketing words, not values
+    ],
+)  # fmt: skip
+def test_values_named_without_their_names(text, expected):
+    assert mentioned_values(MENU, {"title": text}) == expected
+
+
+class AnsweringEngine:
+    def __init__(self, stage_one: dict) -> None:
+        self._stage_one = json.dumps(stage_one)
+
+    async def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        return '{"attributes": {}}' if "<attribute_menu>" in prompt else self._stage_one
+
+
+@pytest.mark.parametrize(("given", "expected"), [(0.73, 0.73), (1.5, None), ("high", None), (True, None)])
+def test_the_engines_confidence_reaches_the_result_when_it_is_a_probability(taxonomy, given, expected):
+    import asyncio
+
+    engine = AnsweringEngine({"category": "Home & Garden > Decor > Home Fragrances > Candles", "confidence": given})
+    prediction = asyncio.run(ProductUnderstandingChain(taxonomy, engine).run(Product(title="Soy candle")))
+    assert prediction.to_dict()["category"]["confidence"] == expected
+
+
+STORES = {
+    "store-a": [("Lavender soy candle", "hg-3-26-2"), ("Cotton t-shirt for women, red", "aa-1-13-8")],
+    "store-b": [("Men's leather belt, brown", "aa-6-3"), ("Ceramic coffee mug", "hg-11-10-5-5")],
+    "store-c": [("Kids wooden puzzle", "tg-5-18"), ("Stainless steel water bottle", "hg-11-10-1")],
+}
+
+
+def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path):
+    rows = [
+        {"source_repo": store, "title": title, "tags": [], "category_gid": GID + label,
+         "attributes": {"color": ["color__red"]} if "red" in title else {}}
+        for store, products in STORES.items() for title, label in products
+    ]  # fmt: skip
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    report, settings = tmp_path / "report", tmp_path / "settings.json"
+    command = [sys.executable, "-m", "catalogvlm.cli", "eval", "--leave-stores-out", str(data), "--folds", "3",
+               "--report", str(report), "--write-settings", str(settings)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 6 and summary["failed"] == 0
+    assert [fold["stores"] for fold in summary["folds"]] == [1, 1, 1]  # each fold holds out whole stores
+    assert 0.0 <= summary["calibration_error"] <= 1.0 and summary["attributes"]["pairs"] == 1
+    assert (report / "reliability.csv").read_text().startswith("confidence_from,confidence_to,products,")
+    chosen = json.loads(settings.read_text())
+    assert chosen["provenance"]["products"] == 6 and EngineSettings.from_dict(chosen["settings"]).calibration.raw
