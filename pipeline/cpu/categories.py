@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
@@ -201,6 +200,8 @@ class _Tree:
     """Which categories lie under which (a sparse matrix), for summing probability mass up the taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
+        from scipy import sparse  # the `cpu` extra's, like the encoder: a base install imports this module too
+
         categories = list(taxonomy)
         row_of = {c.id: row for row, c in enumerate(categories)}
         under, above = [], []
