@@ -87,7 +87,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     if args.beam_options and not args.runner:
         raise ConfigurationError(f"unrecognized arguments: {' '.join(args.beam_options)} (Beam options need --runner)")
-    taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy))
+    # Loaded only where something needs it: the in-process engine, value handles, the report's category names.
+    needs_taxonomy = args.leave_stores_out or args.report or any(p.attributes is not None for p in products)
+    taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy)) if needs_taxonomy else None
     started = time.perf_counter()
     extra: dict[str, object] = {}
     if args.leave_stores_out:
@@ -103,7 +105,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _summarize(
-    args: argparse.Namespace, taxonomy: Taxonomy, products: Sequence[LabelledProduct], results: Sequence[Result]
+    args: argparse.Namespace,
+    taxonomy: Taxonomy | None,
+    products: Sequence[LabelledProduct],
+    results: Sequence[Result],
 ) -> tuple[dict[str, object], int]:
     failures = [r for r in results if isinstance(r, CatalogError)]
     for failure in failures[:5]:
@@ -112,7 +117,7 @@ def _summarize(
     categorised = [(prediction, p) for prediction, p in scored if p.category]  # some rows have no label
     pairs = [(prediction.category.id, p.category) for prediction, p in categorised]
     bins = _reliability(categorised)
-    values = _attribute_values(scored, taxonomy)
+    values = _attribute_values(scored, taxonomy) if taxonomy else []
     summary: dict[str, object] = score(pairs).as_dict()
     if bins:
         summary["calibration_error"] = round(expected_calibration_error(bins), 4)
@@ -120,7 +125,7 @@ def _summarize(
         summary["attributes"] = score_attributes(values).as_dict()
     summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
     summary["failed"] = len(failures)
-    if args.report:
+    if args.report and taxonomy:
         names = {c.short_id: c.full_name for c in taxonomy}
         written = write_report(args.report, [_row(p) for _, p in categorised], pairs, names)
         if bins:
@@ -164,11 +169,10 @@ def _leave_stores_out(
 ) -> tuple[list[Result], dict[str, object]]:
     from . import validation  # the `cpu` extra: the engine in-process
 
-    folds, chosen = validation.leave_stores_out(
+    predictions, folds, chosen = validation.leave_stores_out(
         taxonomy, validation.category_vectors(taxonomy, args.taxonomy), products, args.folds
     )
-    by_product = {id(p): r for fold in folds for p, r in zip(fold.products, fold.predictions, strict=True)}
-    results: list[Result] = [Prediction.from_result(by_product[id(p)].to_dict(), 0.0) for p in products]
+    results: list[Result] = [Prediction.from_result(p.to_dict(), 0.0) for p in predictions]
     if args.write_settings:
         provenance = {
             "data": [p.name for p in args.data],
@@ -179,7 +183,7 @@ def _leave_stores_out(
         }
         print(f"wrote {chosen.write(args.write_settings, provenance)}", file=sys.stderr)
     return results, {
-        "folds": [{"stores": len(f.stores), "products": len(f.products), "settings": f.setting.label()} for f in folds],
+        "folds": [{"stores": f.stores, "products": f.products, "settings": f.setting.label()} for f in folds],
         "chosen_on_all_stores": chosen.label(),
     }
 

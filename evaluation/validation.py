@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +20,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 
 from catalogvlm.pipeline.chain import Prediction, ProductUnderstandingChain
+from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
@@ -47,14 +48,15 @@ GRID = [
 class SettingsGrid:
     """Every product's answer under every setting of GRID, from one embedding pass per glossary choice."""
 
-    def __init__(self, classifier: CategoryClassifier, products: Sequence[LabelledProduct]) -> None:
-        fields = [p.product.text_fields() for p in products]
+    def __init__(
+        self, classifier: CategoryClassifier, fields: Sequence[Mapping[str, str]], labels: Sequence[str]
+    ) -> None:
         glossed = [with_glosses(f) for f in fields]
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
-        self.labels = [p.category for p in products]
-        self.answers = np.empty((len(GRID), len(products)), dtype=object)
-        self.masses = np.zeros((len(GRID), len(products)))
+        self.labels = list(labels)
+        self.answers = np.empty((len(GRID), len(fields)), dtype=object)
+        self.masses = np.zeros((len(GRID), len(fields)))
         for row, setting in enumerate(GRID):
             for column, (category, mass) in enumerate(classifier.decide(views[setting.glossary], setting.classifier)):
                 self.answers[row, column], self.masses[row, column] = category.short_id, mass
@@ -75,29 +77,30 @@ class SettingsGrid:
 
 
 @dataclass(frozen=True)
-class FoldResult:
-    stores: tuple[str, ...]
+class Fold:
+    stores: int
+    products: int
     setting: EngineSettings
-    products: list[LabelledProduct]
-    predictions: list[Prediction]
 
 
 def leave_stores_out(
     taxonomy: Taxonomy, vectors: np.ndarray, products: Sequence[LabelledProduct], folds: int = FOLDS
-) -> tuple[list[FoldResult], EngineSettings]:
-    """Held-out predictions of every fold, and the settings (with calibration) chosen on all stores."""
+) -> tuple[list[Prediction], list[Fold], EngineSettings]:
+    """Every product's held-out prediction (in input order), each fold's stores and settings, and the settings
+    (with calibration) chosen on all stores."""
+    served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
-    grid = SettingsGrid(classifier, products)
+    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
     stores = [p.store for p in products]
-    results = []
+    predictions: list[Prediction | None] = [None] * len(products)
+    summary = []
     for train, held_out in GroupKFold(n_splits=folds).split(products, groups=stores):
         setting = _chosen(grid, train)
-        held = [products[i] for i in held_out]
         engine = CpuVlmEngine(taxonomy, category_vectors=vectors, settings=setting, classifier=classifier)
-        results.append(
-            FoldResult(tuple(sorted({p.store for p in held})), setting, held, _predict(taxonomy, engine, held))
-        )
-    return results, _chosen(grid, np.arange(len(products)))
+        for i, prediction in zip(held_out, _predict(taxonomy, engine, [served[i] for i in held_out]), strict=True):
+            predictions[i] = prediction
+        summary.append(Fold(len({stores[i] for i in held_out}), len(held_out), setting))
+    return predictions, summary, _chosen(grid, np.arange(len(products)))  # type: ignore[return-value]
 
 
 def _chosen(grid: SettingsGrid, rows: np.ndarray) -> EngineSettings:
@@ -108,21 +111,21 @@ def _chosen(grid: SettingsGrid, rows: np.ndarray) -> EngineSettings:
 def category_vectors(taxonomy: Taxonomy, taxonomy_option: str | None = None) -> np.ndarray:
     """The served engine's category embeddings, built first when this machine has none (~100 s)."""
     cache = CategoryEmbeddingCache(taxonomy_dir(taxonomy_option), EMBEDDINGS_DIR)
-    vectors = cache.load(taxonomy)
-    if vectors is None:
-        cache.build(taxonomy)
-        vectors = cache.load(taxonomy)
-    return np.asarray(vectors)
+    cache.build(taxonomy)  # does nothing when the cache is there
+    return np.asarray(cache.load(taxonomy))
 
 
-def _predict(taxonomy: Taxonomy, engine: CpuVlmEngine, products: Sequence[LabelledProduct]) -> list[Prediction]:
-    """The products through the served chain, in-process, read as the server reads them (long fields cut to
-    the prompt's budget)."""
+def _as_served(products: Sequence[LabelledProduct]) -> list[Product]:
+    """The products as the server reads them: long fields cut to the prompt's budget."""
     limits = Limits()
+    return [product_from_raw(p.product.text_fields(), None, limits).product for p in products]
+
+
+def _predict(taxonomy: Taxonomy, engine: CpuVlmEngine, products: Sequence[Product]) -> list[Prediction]:
+    """The products through the served chain, in-process."""
 
     async def run_all() -> list[Prediction]:
         chain = ProductUnderstandingChain(taxonomy, MicroBatcher(engine, max_batch_size=64, max_delay_s=0.002))
-        checked = [product_from_raw(p.product.text_fields(), None, limits).product for p in products]
-        return list(await asyncio.gather(*(chain.run(product) for product in checked)))
+        return list(await asyncio.gather(*(chain.run(product) for product in products)))
 
     return asyncio.run(run_all())

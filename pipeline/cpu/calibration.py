@@ -3,8 +3,9 @@
 The classifier's raw confidence is the share of softmax mass under the category it answers; how often such an
 answer is right depends on the temperature, the views and the catalog. `catalogvlm eval --leave-stores-out`
 fits an isotonic map from that mass to the observed share of right answers (the label or an ancestor of it)
-on stores other than those it is scored on, and writes the settings it chose on all stores to `settings.json`
-beside this module, with where they came from. The map is a monotone step function: `np.interp` over its knots.
+on stores other than those it is scored on; `--write-settings` writes the settings chosen on all stores. The
+engine reads `settings.json` beside this module, whose provenance says where its settings came from.
+The map is a monotone step function: `np.interp` over its knots.
 """
 
 from __future__ import annotations
