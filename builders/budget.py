@@ -4,10 +4,12 @@ limits and memory that follow from it. Nothing here is a magic number: every lim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from catalogvlm.pipeline.candidates import DEFAULT_TOP_K, Candidate
 from catalogvlm.pipeline.contract import Product
-from catalogvlm.pipeline.prompts import attribute_prompt, category_prompt
+from catalogvlm.pipeline.prompts import attribute_prompt, candidates_block, category_prompt
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
 from catalogvlm.taxonomy import Taxonomy
 
@@ -23,6 +25,7 @@ class BudgetSettings:
     max_pixels: int = 28 * 28 * 512  # product photos: 512 visual tokens keep text legible at ~630×630
     max_product_tokens: int = 1024  # title + description + type/vendor/tags; longer products are refused
     max_output_tokens: int = 512  # the attribute stage's answer (the category stage asks for 256)
+    candidates_top_k: int = DEFAULT_TOP_K  # retrieval's candidates in the category prompt
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,23 @@ def measure_budget(
         # smart_resize keeps both sides multiples of factor and the area within max_pixels: this bound is tight
         visual_tokens_per_image=settings.max_pixels // image.factor**2,
         patches_per_image=settings.max_pixels // image.patch_size**2,
-        category_prompt_tokens=encoder.count_tokens(category_prompt(product)),
+        category_prompt_tokens=encoder.count_tokens(
+            category_prompt(product, longest_candidates(taxonomy, settings.candidates_top_k))
+        ),
         attribute_prompt_tokens=encoder.count_tokens(attribute_prompt(product, longest.full_name, longest.attributes)),
         longest_menu_category=longest.full_name,
     )
+
+
+def longest_candidates(taxonomy: Taxonomy, top_k: int) -> list[Candidate]:
+    """The K longest category paths as candidates: the costliest candidates block a prompt can carry."""
+    longest = sorted(taxonomy, key=lambda c: len(c.full_name))[-top_k:] if top_k > 0 else []
+    return [Candidate(c.full_name, 0.99) for c in longest]
+
+
+def candidates_block_tokens(encoder: Qwen2VLPromptEncoder, candidates: Sequence[Candidate]) -> int:
+    """What a candidates block adds to the category prompt, in tokens (with the blank line before it)."""
+    return encoder.count_tokens("\n\n" + candidates_block(candidates)) if candidates else 0
 
 
 @dataclass(frozen=True)

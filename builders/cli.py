@@ -46,6 +46,9 @@ def _register_build_engines(subcommands: argparse._SubParsersAction) -> None:
     engines.add_argument("--max-pixels", type=int, default=defaults.max_pixels)
     engines.add_argument("--max-product-tokens", type=int, default=defaults.max_product_tokens)
     engines.add_argument("--max-output-tokens", type=int, default=defaults.max_output_tokens)
+    engines.add_argument(
+        "--candidates-top-k", type=int, default=defaults.candidates_top_k, help="candidates in the category prompt"
+    )
     engines.add_argument("--calib-size", type=int, default=512)
     engines.add_argument("--gpu-gib", type=float, default=80, help="for the memory estimate")
     engines.add_argument("--dry-run", action="store_true", help="print every command; needs only config.json")
@@ -71,7 +74,9 @@ def _build_cache(args: argparse.Namespace) -> int:
 def _build_engines(args: argparse.Namespace) -> int:
     checkpoint = Qwen2VLCheckpoint.from_dir(args.hf_model)
     tokenizer_dir = args.tokenizer_dir or args.hf_model
-    settings = BudgetSettings(args.max_batch_size, args.max_pixels, args.max_product_tokens, args.max_output_tokens)
+    settings = BudgetSettings(
+        args.max_batch_size, args.max_pixels, args.max_product_tokens, args.max_output_tokens, args.candidates_top_k
+    )
     taxonomy_path = taxonomy_dir(args.taxonomy)
     budget = measure_budget(
         Qwen2VLPromptEncoder.from_dirs(tokenizer_dir, checkpoint),
@@ -82,7 +87,7 @@ def _build_engines(args: argparse.Namespace) -> int:
     print(f"# TensorRT-LLM {TRTLLM_RELEASE} ({TRITON_TRTLLM_IMAGE}): run inside docker/Dockerfile's image")
     print(_budget_report(budget, checkpoint, args.gpu_gib))
     layout = EngineLayout(args.hf_model, args.out, args.trtllm_examples)
-    steps = build_steps(layout, budget, args.calib_size)
+    steps = build_steps(layout, budget, taxonomy_path, args.calib_size)
     values = {"taxonomy_dir": str(taxonomy_path), **gpu_repository_values(layout, budget, tokenizer_dir)}
     if args.dry_run:
         print("\n\n".join(step.render() for step in steps))
@@ -104,7 +109,10 @@ def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: 
     s = budget.settings
     rows = [
         ("visual tokens per image", f"{budget.visual_tokens_per_image} (max_pixels {s.max_pixels:,})"),
-        ("category prompt (measured)", f"{budget.category_prompt_tokens} tokens"),
+        (
+            "category prompt (measured)",
+            f"{budget.category_prompt_tokens} tokens ({s.candidates_top_k} longest candidate paths)",
+        ),
         (
             "attribute prompt, longest menu (measured)",
             f"{budget.attribute_prompt_tokens} tokens ({budget.longest_menu_category})",

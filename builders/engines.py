@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .budget import TokenBudget
+from .repository import GPU_EMBEDDINGS
 
 # The pinned version set (README "GPU profile", docker/Dockerfile): commands and flags below are TensorRT-LLM 0.21's.
 TRITON_TRTLLM_IMAGE = "nvcr.io/nvidia/tritonserver:25.08-trtllm-python-py3"
@@ -63,10 +64,20 @@ class EngineLayout:
     def repository(self) -> Path:
         return self.out / REPOSITORY
 
+    @property
+    def embeddings(self) -> Path:
+        return self.out / GPU_EMBEDDINGS
 
-def build_steps(layout: EngineLayout, budget: TokenBudget, calib_size: int = 512) -> list[BuildStep]:
+
+def build_steps(
+    layout: EngineLayout, budget: TokenBudget, taxonomy_dir: Path, calib_size: int = 512
+) -> list[BuildStep]:
     limits = budget.settings
     return [
+        BuildStep(
+            "category embeddings for category_candidates (retrieval on the CPU: grounded prompts, the cost cascade)",
+            ("catalogvlm", "build-cache", "--taxonomy", str(taxonomy_dir), "--out", str(layout.embeddings)),
+        ),
         BuildStep(
             "FP8 weights and FP8 KV cache with ModelOpt calibration (TensorRT-LLM checkpoint)",
             (
@@ -144,4 +155,6 @@ def gpu_repository_values(layout: EngineLayout, budget: TokenBudget, tokenizer_d
         "max_seq_len": str(budget.max_seq_len),
         "max_pixels": str(budget.settings.max_pixels),
         "attribute_max_tokens": str(budget.settings.max_output_tokens),
+        "candidates_top_k": str(budget.settings.candidates_top_k),
+        "embeddings_dir": str(layout.embeddings),
     }

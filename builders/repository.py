@@ -16,6 +16,8 @@ from pathlib import Path
 
 from catalogvlm import __version__
 from catalogvlm.errors import ConfigurationError
+from catalogvlm.pipeline.candidates import DEFAULT_TOP_K
+from catalogvlm.pipeline.contract import CANDIDATES_MODEL
 from catalogvlm.pipeline.limits import Limits
 from catalogvlm.taxonomy import TaxonomyError, release_of
 
@@ -51,7 +53,7 @@ def _limit_defaults() -> dict[str, str]:
     return {name: str(value) for name, value in Limits().__dict__.items()}
 
 
-# What product_understanding and taxonomy_validate need in every profile.
+# What product_understanding, taxonomy_validate and category_candidates need in every profile.
 _PIPELINE_DEFAULTS = {
     # Each instance carries up to max_inflight products on its event loop; instances add CPU, not concurrency.
     "bls_instances": "2",
@@ -64,6 +66,13 @@ _PIPELINE_DEFAULTS = {
     "category_max_tokens": "256",
     "attribute_max_tokens": "512",
     "result_cache_mib": "64",
+    "candidates_model_name": CANDIDATES_MODEL,
+    "candidates_top_k": str(DEFAULT_TOP_K),
+    # Off until a deployment has measured its VLM against retrieval (catalogvlm eval's cascade table).
+    "cascade_threshold": "off",
+    "candidates_instances": "1",
+    "candidates_max_batch_size": "16",
+    "candidates_max_queue_delay_microseconds": "2000",
 }
 
 # For measurements of the model path (benchmarks, soak): a repeated product must cost a model call.
@@ -72,6 +81,7 @@ NO_RESULT_CACHE = {"result_cache_mib": "0"}
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
 GPU_HF_MODEL_DIR = "/models/Qwen2-VL-7B-Instruct"
 GPU_ENGINE_ROOT = "/engines/qwen2-vl-7b"
+GPU_EMBEDDINGS = "category_embeddings"  # category_candidates' embeddings beside the engines (built on the CPU)
 # The token budget `build-engines` measures for its default settings (tests/test_gpu_profile.py re-measures it).
 GPU_DEFAULT_MAX_INPUT_LEN = 4500
 GPU_DEFAULT_MAX_SEQ_LEN = 5012
@@ -107,6 +117,7 @@ def _pipeline_models() -> tuple[ServedModel, ...]:
     return (
         ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
         ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
+        ServedModel(CANDIDATES_MODEL, MODEL_SOURCES / "category_candidates"),
     )
 
 
@@ -149,6 +160,7 @@ PROFILES: dict[str, Profile] = {
             "max_pixels": str(GPU_DEFAULT_MAX_PIXELS),
             "kv_cache_free_gpu_mem_fraction": "0.9",
             "batch_scheduler_policy": "guaranteed_no_evict",
+            "embeddings_dir": f"{GPU_ENGINE_ROOT}/{GPU_EMBEDDINGS}",  # build-engines builds it there
             **_limit_defaults(),
         },
         required=("taxonomy_dir",),

@@ -18,10 +18,15 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from catalogvlm.errors import ConfigurationError
-from catalogvlm.pipeline.contract import VLM_INPUTS, VLM_OUTPUTS, TensorSpec
+from catalogvlm.pipeline.contract import CANDIDATES_INPUTS, CANDIDATES_OUTPUTS, VLM_INPUTS, VLM_OUTPUTS, TensorSpec
 
 PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
-BLS_MODEL_PARAMETER = ("product_understanding", "vlm_model_name")
+BLS_MODEL = "product_understanding"
+# The models the BLS calls: the parameter naming each, and the tensors it sends and reads.
+BLS_CALLS = (
+    ("vlm_model_name", VLM_INPUTS, VLM_OUTPUTS),
+    ("candidates_model_name", CANDIDATES_INPUTS, CANDIDATES_OUTPUTS),
+)
 
 
 class RepositoryInvalid(ConfigurationError, ValueError):
@@ -165,16 +170,22 @@ def _step_inputs(ensemble: str, step, model: pb.ModelConfig, tensors: dict[str, 
 
 
 def _bls_calls(configs: dict[str, pb.ModelConfig]) -> list[str]:
-    caller, parameter = BLS_MODEL_PARAMETER
-    if caller not in configs:
-        return [f"{caller} is not in the repository"]
-    target = configs[caller].parameters[parameter].string_value
-    model = configs.get(target)
-    if model is None:
-        return [f"{caller} calls {target!r} ({parameter}), which is not in the repository"]
-    if model.max_batch_size < 1:
-        return [f"{caller} sends {target} batches of one, but {target} has max_batch_size 0"]
-    return _contract(target, model.input, VLM_INPUTS, "input") + _contract(target, model.output, VLM_OUTPUTS, "output")
+    """Each model the BLS calls is in the repository, batches, and has the contract the BLS uses."""
+    if BLS_MODEL not in configs:
+        return [f"{BLS_MODEL} is not in the repository"]
+    problems = []
+    for parameter, inputs, outputs in BLS_CALLS:
+        target = configs[BLS_MODEL].parameters[parameter].string_value
+        model = configs.get(target)
+        if model is None:
+            problems.append(f"{BLS_MODEL} calls {target!r} ({parameter}), which is not in the repository")
+        elif model.max_batch_size < 1:
+            problems.append(f"{BLS_MODEL} sends {target} batches of one, but {target} has max_batch_size 0")
+        else:
+            problems += _contract(target, model.input, inputs, "input") + _contract(
+                target, model.output, outputs, "output"
+            )
+    return problems
 
 
 def _contract(model: str, declared: Iterable, expected: tuple[TensorSpec, ...], kind: str) -> list[str]:

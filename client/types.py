@@ -36,6 +36,7 @@ class CategoryResult:
     corrected: bool
     model_output: str = ""
     confidence: float | None = None  # the chance this category (or a coarser one) is right, when the engine says
+    source: str = "vlm"  # who answered: "vlm", or "retrieval" (the cost cascade, over cascade_threshold)
 
 
 @dataclass(frozen=True)

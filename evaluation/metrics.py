@@ -178,3 +178,65 @@ def expected_calibration_error(bins: Sequence[ReliabilityBin]) -> float:
     """The products' mean gap between confidence and observed share right, bin by bin."""
     total = sum(b.products for b in bins)
     return sum(b.products * abs(b.observed - b.mean_confidence) for b in bins) / total if total else 0.0
+
+
+RECALL_AT = (5, 10, 20, 50)
+CASCADE_THRESHOLDS = (0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class CandidateRecall:
+    k: int
+    products: int
+    recall: float  # share with the label or one of its ancestors among the first k candidates
+    exact_recall: float  # share with the label itself among them
+
+
+def candidate_recall(
+    candidates: Sequence[Sequence[str]], labels: Sequence[str], ks: Iterable[int] = RECALL_AT
+) -> list[CandidateRecall]:
+    """Recall@K of ranked candidate ids against label ids (products without a label left out)."""
+    labelled = [(found, label) for found, label in zip(candidates, labels, strict=True) if label]
+    n = max(len(labelled), 1)
+    return [
+        CandidateRecall(
+            k,
+            len(labelled),
+            sum(any(is_right(c, label) for c in found[:k]) for found, label in labelled) / n,
+            sum(any(lineage(c)[-1] == lineage(label)[-1] for c in found[:k]) for found, label in labelled) / n,
+        )
+        for k in ks
+    ]
+
+
+@dataclass(frozen=True)
+class CascadeRow:
+    threshold: float
+    products: int
+    answered_by_retrieval: int  # stage-1 VLM calls the cascade avoids
+    precision: float  # share of those whose category is right (exact or an ancestor of the label)
+
+    @property
+    def share(self) -> float:
+        return self.answered_by_retrieval / self.products if self.products else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "threshold": self.threshold,
+            "answered_by_retrieval": self.answered_by_retrieval,
+            "share": round(self.share, 4),
+            "precision": round(self.precision, 4),
+        }
+
+
+def cascade_table(
+    confidences: Sequence[float], right: Sequence[bool], thresholds: Iterable[float] = CASCADE_THRESHOLDS
+) -> list[CascadeRow]:
+    """For each τ: how many products retrieval would answer (its confidence ≥ τ) and how many of them right."""
+    confidence, correct = np.asarray(confidences, dtype=float), np.asarray(right, dtype=bool)
+    rows = []
+    for threshold in thresholds:
+        above = confidence >= threshold
+        precision = float(correct[above].mean()) if above.any() else 0.0
+        rows.append(CascadeRow(threshold, len(confidence), int(above.sum()), precision))
+    return rows

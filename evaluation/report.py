@@ -9,6 +9,8 @@ from pathlib import Path
 from .metrics import (
     AttributeScores,
     AttributeValues,
+    CandidateRecall,
+    CascadeRow,
     ReliabilityBin,
     Scores,
     attributes_by_handle,
@@ -145,6 +147,31 @@ def write_calibration_report(out_dir: Path, bins: Sequence[ReliabilityBin]) -> P
             writer.writerow(
                 [f"{b.low:.1f}", f"{b.high:.1f}", b.products, f"{b.mean_confidence:.3f}", f"{b.observed:.3f}"]
             )
+    return path
+
+
+def write_candidate_report(out_dir: Path, recall: Sequence[CandidateRecall], tokens: Mapping[int, float]) -> Path:
+    """Retrieval's candidate recall@K and what K candidates cost in the stage-1 prompt (Qwen2-VL tokens)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "candidate_recall.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["k", "products", "recall", "exact_recall", "prompt_tokens_mean"])
+        for r in recall:
+            cost = f"{tokens[r.k]:.0f}" if r.k in tokens else ""
+            writer.writerow([r.k, r.products, f"{r.recall:.4f}", f"{r.exact_recall:.4f}", cost])
+    return path
+
+
+def write_cascade_report(out_dir: Path, rows: Sequence[CascadeRow]) -> Path:
+    """Per cascade threshold τ: the stage-1 VLM calls retrieval would answer, and their precision."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "cascade.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["threshold", "products", "answered_by_retrieval", "share_avoided", "precision"])
+        for r in rows:
+            writer.writerow([r.threshold, r.products, r.answered_by_retrieval, f"{r.share:.4f}", f"{r.precision:.4f}"])
     return path
 
 

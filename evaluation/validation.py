@@ -19,21 +19,23 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 
-from catalogvlm.pipeline.chain import Prediction, ProductUnderstandingChain
+from catalogvlm.pipeline.candidates import DEFAULT_TOP_K, BatchedCandidateSource
+from catalogvlm.pipeline.chain import ChainSettings, Prediction, ProductUnderstandingChain
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
 from catalogvlm.pipeline.cpu.engine import CpuVlmEngine
 from catalogvlm.pipeline.cpu.glossary import with_glosses
-from catalogvlm.pipeline.engines import MicroBatcher
+from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
+from catalogvlm.pipeline.engines import BatchedVlmEngine
 from catalogvlm.pipeline.limits import Limits
 from catalogvlm.pipeline.product import product_from_raw
 from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
-from catalogvlm.taxonomy import Taxonomy
+from catalogvlm.taxonomy import Category, Taxonomy
 
 from .labelled import LabelledProduct
-from .metrics import is_right, score
+from .metrics import RECALL_AT, is_right, score
 
 FOLDS = 5
 # The settings validated: each view's weight, the product type's share, the softmax temperature, the glossary.
@@ -54,6 +56,7 @@ class SettingsGrid:
         glossed = [with_glosses(f) for f in fields]
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
+        self._classifier, self._views = classifier, views
         self.labels = list(labels)
         self.answers = np.empty((len(GRID), len(fields)), dtype=object)
         self.masses = np.zeros((len(GRID), len(fields)))
@@ -65,6 +68,15 @@ class SettingsGrid:
         """The setting (index into GRID) with the highest hierarchical F1 on these products."""
         labelled = [r for r in rows if self.labels[r]]
         return max(range(len(GRID)), key=lambda s: score((self.answers[s, r], self.labels[r]) for r in labelled).hF1)
+
+    def candidates(self, setting: EngineSettings, rows: np.ndarray, top_k: int) -> list[list[tuple[Category, float]]]:
+        """These products' retrieval candidates under `setting`, with its calibrated confidences (as the
+        category_candidates model ranks them), from the views already computed."""
+        views = self._views[setting.glossary].take(rows)
+        return [
+            [(category, setting.calibration.confidence(mass)) for category, mass in found]
+            for found in self._classifier.candidates(views, setting.classifier, top_k)
+        ]
 
     def calibration(self, setting: int, rows: np.ndarray) -> Calibration:
         """Isotonic map from the raw tree mass to the share of right answers, fitted on these products."""
@@ -83,24 +95,39 @@ class Fold:
     setting: EngineSettings
 
 
+@dataclass(frozen=True)
+class Validation:
+    """Held-out results, in input order: every product's prediction through the served chain and its retrieval
+    candidates (the most RECALL_AT asks for); each fold's stores and settings; the settings chosen on all."""
+
+    predictions: list[Prediction]
+    candidates: list[list[tuple[Category, float]]]
+    folds: list[Fold]
+    chosen: EngineSettings
+
+
 def leave_stores_out(
     taxonomy: Taxonomy, vectors: np.ndarray, products: Sequence[LabelledProduct], folds: int = FOLDS
-) -> tuple[list[Prediction], list[Fold], EngineSettings]:
-    """Every product's held-out prediction (in input order), each fold's stores and settings, and the settings
-    (with calibration) chosen on all stores."""
+) -> Validation:
     served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
     grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
     stores = [p.store for p in products]
     predictions: list[Prediction | None] = [None] * len(products)
+    candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []
     for train, held_out in GroupKFold(n_splits=folds).split(products, groups=stores):
         setting = _chosen(grid, train)
-        engine = CpuVlmEngine(taxonomy, category_vectors=vectors, settings=setting, classifier=classifier)
-        for i, prediction in zip(held_out, _predict(taxonomy, engine, [served[i] for i in held_out]), strict=True):
+        for i, found in zip(held_out, grid.candidates(setting, held_out, max(RECALL_AT)), strict=True):
+            candidates[i] = found
+        retriever = CategoryRetriever(classifier, setting)
+        engine = CpuVlmEngine(taxonomy, settings=setting, classifier=classifier)
+        held_out_predictions = _predict(taxonomy, engine, retriever, [served[i] for i in held_out])
+        for i, prediction in zip(held_out, held_out_predictions, strict=True):
             predictions[i] = prediction
         summary.append(Fold(len({stores[i] for i in held_out}), len(held_out), setting))
-    return predictions, summary, _chosen(grid, np.arange(len(products)))  # type: ignore[return-value]
+    chosen = _chosen(grid, np.arange(len(products)))
+    return Validation(predictions, candidates, summary, chosen)  # type: ignore[arg-type]
 
 
 def _chosen(grid: SettingsGrid, rows: np.ndarray) -> EngineSettings:
@@ -121,11 +148,18 @@ def _as_served(products: Sequence[LabelledProduct]) -> list[Product]:
     return [product_from_raw(p.product.text_fields(), None, limits).product for p in products]
 
 
-def _predict(taxonomy: Taxonomy, engine: CpuVlmEngine, products: Sequence[Product]) -> list[Prediction]:
-    """The products through the served chain, in-process."""
+def _predict(
+    taxonomy: Taxonomy, engine: CpuVlmEngine, retriever: CategoryRetriever, products: Sequence[Product]
+) -> list[Prediction]:
+    """The products through the served chain, in-process: grounded prompts as the profiles' default."""
 
     async def run_all() -> list[Prediction]:
-        chain = ProductUnderstandingChain(taxonomy, MicroBatcher(engine, max_batch_size=64, max_delay_s=0.002))
+        chain = ProductUnderstandingChain(
+            taxonomy,
+            BatchedVlmEngine(engine, max_batch_size=64, max_delay_s=0.002),
+            ChainSettings(candidates_top_k=DEFAULT_TOP_K),
+            candidates=BatchedCandidateSource(retriever.find_batch, max_batch_size=64, max_delay_s=0.002),
+        )
         return list(await asyncio.gather(*(chain.run(product) for product in products)))
 
     return asyncio.run(run_all())

@@ -29,6 +29,11 @@ class GpuSupply:
     pipeline_cpu_ms: float = 4.0  # BLS + Triton core CPU per product (bench section 1)
     headroom: float = 0.3  # share of capacity kept free for bursts and a failed node
     max_inflight: int = 256  # products one product_understanding instance carries at once (config parameter)
+    # The cost cascade: the share of products whose stage 1 retrieval answers (catalogvlm eval's cascade table at
+    # the deployment's cascade_threshold), and the share of a product's GPU time its stage-1 call takes (the
+    # stage latency histograms, catalogvlm_stage_latency_seconds, at the load products_per_s was measured at).
+    cascade_share: float = 0.0
+    stage1_share: float = 0.5
 
     @classmethod
     def from_tokens(cls, tokens_per_product: float, tokens_per_s: float, **rest: float) -> GpuSupply:
@@ -44,16 +49,21 @@ class CapacityPlan:
     in_flight_at_peak: float
     bls_instances_per_gpu: int
     pipeline_cpu_cores: float
+    gpus_without_cascade: int
     arithmetic: list[str] = field(default_factory=list)
 
 
 def plan(demand: Demand, supply: GpuSupply) -> CapacityPlan:
     if demand.products_per_day <= 0 or supply.products_per_s <= 0 or not 0 <= supply.headroom < 1:
         raise ValueError("volumes and throughputs must be positive, headroom in [0, 1)")
+    if not 0 <= supply.cascade_share <= 1 or not 0 <= supply.stage1_share < 1:
+        raise ValueError("the cascade share must be in [0, 1], the stage-1 share in [0, 1)")
     average = demand.products_per_day / SECONDS_PER_DAY
     peak = average * demand.peak_factor
-    usable = supply.products_per_s * (1 - supply.headroom)
+    gpu_work = 1 - supply.cascade_share * supply.stage1_share  # of a product's GPU time, with the cascade
+    usable = supply.products_per_s / gpu_work * (1 - supply.headroom)
     gpus = max(1, math.ceil(peak / usable))
+    gpus_without_cascade = max(1, math.ceil(peak / (supply.products_per_s * (1 - supply.headroom))))
     in_flight = peak * supply.latency_s  # Little's law
     per_gpu_in_flight = in_flight / gpus
     cpu_cores = peak * supply.pipeline_cpu_ms / 1000 / (1 - supply.headroom)
@@ -65,8 +75,12 @@ def plan(demand: Demand, supply: GpuSupply) -> CapacityPlan:
     lines = [
         f"average rate   = {demand.products_per_day:,.0f} / {SECONDS_PER_DAY:,} s = {average:,.1f} products/s",
         f"peak rate      = {average:,.1f} × {demand.peak_factor:g} = {peak:,.1f} products/s",
-        f"usable per GPU = {supply.products_per_s:,.1f} × (1 − {supply.headroom:g}) = {usable:,.1f} products/s",
-        f"GPUs           = ceil({peak:,.1f} / {usable:,.1f}) = {gpus}",
+        f"GPU work       = 1 − cascade share {supply.cascade_share:g} × stage-1 share {supply.stage1_share:g}"
+        f" = {gpu_work:.3f} of a product's two VLM calls",
+        f"usable per GPU = {supply.products_per_s:,.1f} / {gpu_work:.3f} × (1 − {supply.headroom:g})"
+        f" = {usable:,.1f} products/s",
+        f"GPUs           = ceil({peak:,.1f} / {usable:,.1f}) = {gpus}"
+        f" ({gpus_without_cascade} without the cascade: {gpus_without_cascade - gpus} saved)",
         f"in flight      = {peak:,.1f}/s × {supply.latency_s:g} s = {in_flight:,.1f} requests (Little's law)",
         f"pipeline CPU   = {peak:,.1f}/s × {supply.pipeline_cpu_ms:g} ms / (1 − {supply.headroom:g})"
         f" = {cpu_cores:,.1f} cores",
@@ -74,7 +88,7 @@ def plan(demand: Demand, supply: GpuSupply) -> CapacityPlan:
         f" {supply.max_inflight}) = {for_slots}, ceil({cpu_cores:,.1f} cores / {gpus} GPUs) = {for_cpu})"
         f" = {bls_per_gpu} per GPU (product_understanding instance_group count)",
     ]
-    return CapacityPlan(average, peak, usable, gpus, in_flight, bls_per_gpu, cpu_cores, lines)
+    return CapacityPlan(average, peak, usable, gpus, in_flight, bls_per_gpu, cpu_cores, gpus_without_cascade, lines)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -89,6 +103,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--pipeline-cpu-ms", type=float, default=4.0, help="catalogvlm bench, section 1")
     parser.add_argument("--headroom", type=float, default=0.3)
     parser.add_argument("--max-inflight", type=int, default=256, help="product_understanding's max_inflight")
+    parser.add_argument(
+        "--cascade-share",
+        type=float,
+        default=0.0,
+        help="share of products whose stage 1 retrieval answers (catalogvlm eval's cascade table at your "
+        "cascade_threshold; 0: cascade off)",
+    )
+    parser.add_argument(
+        "--stage1-share",
+        type=float,
+        default=0.5,
+        help="share of a product's GPU time its stage-1 call takes (per-stage latency at the measured load)",
+    )
     parser.set_defaults(handler=_capacity)
 
 
@@ -98,6 +125,8 @@ def _capacity(args: argparse.Namespace) -> int:
         "pipeline_cpu_ms": args.pipeline_cpu_ms,
         "headroom": args.headroom,
         "max_inflight": args.max_inflight,
+        "cascade_share": args.cascade_share,
+        "stage1_share": args.stage1_share,
     }
     if args.tokens_per_product is not None:
         if not args.per_gpu_tokens_per_s:

@@ -1,8 +1,9 @@
 """The two-stage product-understanding chain, shared by the Triton BLS model and the Dynamo worker.
 
 Stage 1 asks the VLM for a category path (+ descriptions), which is corrected to a valid taxonomy
-category. Stage 2 puts *that* category's attribute menu in the prompt and asks for values, which are
-validated against the controlled lists. Each stage is retried on its own (a failed stage 2 does not
+category; retrieval's candidates may ground its prompt, and answer it instead when retrieval is sure enough
+(the cost cascade, candidates.py). Stage 2 puts *that* category's attribute menu in the prompt and asks for
+values, which are validated against the controlled lists. Each stage is retried on its own (a failed stage 2 does not
 redo stage 1); the request fails as a whole when a stage exhausts its retries.
 
 The chain is asynchronous: one process carries many products at once, each awaiting its engine calls, so a
@@ -14,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from catalogvlm.errors import ConfigurationError
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, Taxonomy
 from catalogvlm.taxonomy.values import AttributeValidator, ValidatedAttributes
 
 from . import prompts
+from .candidates import RETRIEVAL_SOURCE, VLM_SOURCE, Candidate, CandidateSource, CategoryCandidates
 from .engines import VlmEngine
 from .errors import EngineError, ModelOutputError, StageFailed
 from .parsing import parse_json_object
@@ -40,6 +43,7 @@ class ChainObserver(Protocol):
     def stage_retried(self, stage: str) -> None: ...
     def stage_failed(self, stage: str) -> None: ...
     def category_corrected(self) -> None: ...
+    def category_routed(self, source: str) -> None: ...
     def values_dropped(self, count: int) -> None: ...
 
 
@@ -56,6 +60,9 @@ class NullObserver:
         pass
 
     def category_corrected(self) -> None:
+        pass
+
+    def category_routed(self, source: str) -> None:
         pass
 
     def values_dropped(self, count: int) -> None:
@@ -77,6 +84,15 @@ class ChainSettings:
     category_max_tokens: int = 256
     attribute_max_tokens: int = 512
     attempt_timeout_s: float | None = None  # a stage attempt that takes longer fails (and is retried)
+    candidates_top_k: int = 0  # retrieval's candidates in the stage-1 prompt (0: an ungrounded prompt)
+    # The cost cascade: stage 1 is answered by retrieval when its first candidate's confidence is at least this
+    # (None: the VLM answers every product).
+    cascade_threshold: float | None = None
+
+    @property
+    def candidates_wanted(self) -> int:
+        """How many candidates stage 1 asks retrieval for: the prompt's, or the cascade's one."""
+        return max(self.candidates_top_k, 0 if self.cascade_threshold is None else 1)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class CategoryAnswer:
     simplified_description: str
     image_description: str
     confidence: float | None = None  # the engine's, when it gives one: the chance the category (or coarser) is right
+    source: str = VLM_SOURCE  # who answered: the VLM, or retrieval (the cost cascade)
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,7 @@ class Prediction:
             "category": {
                 **self.category.category.to_dict(),
                 "confidence": self.category.confidence,
+                "source": self.category.source,
                 "model_output": self.category.model_output,
             },
             "simplified_description": self.category.simplified_description,
@@ -119,16 +137,21 @@ class ProductUnderstandingChain:
         settings: ChainSettings | None = None,
         observer: ChainObserver | None = None,
         corrector: CategoryCorrector | None = None,
+        candidates: CandidateSource | None = None,
     ) -> None:
         self._taxonomy = taxonomy
         self._engine = engine
         self._settings = settings or ChainSettings()
+        if self._settings.candidates_wanted and candidates is None:
+            raise ConfigurationError("grounded prompts and the cost cascade need a category_candidates source")
+        self._candidates = candidates
         self._observer = observer or NullObserver()
         self._corrector = corrector or CategoryCorrector(taxonomy)
         self._validator = AttributeValidator()
 
     async def run(self, product: Product) -> Prediction:
         category, category_retries = await self._stage(CATEGORY_STAGE, lambda: self._categorize(product))
+        self._observer.category_routed(category.source)
         attributes, attribute_retries = await self._stage(ATTRIBUTE_STAGE, lambda: self._attributes(product, category))
         return Prediction(category, attributes, category_retries + attribute_retries)
 
@@ -156,8 +179,34 @@ class ProductUnderstandingChain:
             raise EngineError(f"{stage} attempt took longer than {timeout:g} s") from error
 
     async def _categorize(self, product: Product) -> CategoryAnswer:
+        found = await self._find_candidates(product)
+        threshold = self._settings.cascade_threshold
+        if found.first is not None and threshold is not None and found.first.confidence >= threshold:
+            return await self._from_retrieval(found)
+        return await self._from_vlm(product, found.candidates[: self._settings.candidates_top_k])
+
+    async def _find_candidates(self, product: Product) -> CategoryCandidates:
+        wanted = self._settings.candidates_wanted
+        if not wanted or self._candidates is None:
+            return CategoryCandidates(())
+        return await self._candidates.find(product, wanted)
+
+    async def _from_retrieval(self, found: CategoryCandidates) -> CategoryAnswer:
+        """Stage 1 without the VLM: retrieval's first candidate (a taxonomy path) and the CPU description step's
+        simplified description; nothing looked at the image."""
+        first = found.candidates[0]
+        return CategoryAnswer(
+            category=await asyncio.to_thread(self._corrector.correct, first.category),
+            model_output=first.category,
+            simplified_description=found.simplified_description,
+            image_description="",
+            confidence=first.confidence,
+            source=RETRIEVAL_SOURCE,
+        )
+
+    async def _from_vlm(self, product: Product, candidates: Sequence[Candidate]) -> CategoryAnswer:
         output = await self._engine.generate(
-            prompts.category_prompt(product), product.image, self._settings.category_max_tokens
+            prompts.category_prompt(product, candidates), product.image, self._settings.category_max_tokens
         )
         parsed = parse_json_object(output, required=("category",))
         path = parsed["category"]

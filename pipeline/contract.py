@@ -113,3 +113,15 @@ VLM_INPUTS = (
 VLM_OUTPUTS = (TensorSpec("text_output", "TYPE_STRING", (1,)),)
 TEXT_INPUT, IMAGE_INPUT, MAX_TOKENS_INPUT = (spec.name for spec in VLM_INPUTS)
 (TEXT_OUTPUT,) = (spec.name for spec in VLM_OUTPUTS)
+
+
+# category_candidates: the retrieval step every profile runs before stage 1 (the candidates put in the prompt,
+# and the cascade's answer when the first is sure enough). A product's text fields in, one JSON answer out.
+CANDIDATES_MODEL = "category_candidates"
+CANDIDATES_INPUTS = (
+    *(TensorSpec(name, "TYPE_STRING", (1,), optional=name != "title") for name in TEXT_FIELDS),
+    TensorSpec("top_k", "TYPE_INT32", (1,), optional=True),
+)
+CANDIDATES_OUTPUTS = (TensorSpec("candidates", "TYPE_STRING", (1,)),)
+TOP_K_INPUT = CANDIDATES_INPUTS[-1].name
+(CANDIDATES_OUTPUT,) = (spec.name for spec in CANDIDATES_OUTPUTS)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from catalogvlm.taxonomy import MenuAttribute
 
+from .candidates import Candidate
 from .errors import ModelOutputError
 from .product import Product
 
@@ -35,6 +36,8 @@ Rules:
 - "simplified_description": one or two plain sentences saying what the product is, without shipping, returns,
   warranty or store policies and without marketing superlatives.
 - "image_description": what the image shows, or "" when there is no image. Do not invent details.
+- A category_candidates block, when given, lists taxonomy paths a retrieval index found for this product, each
+  with its estimated chance of being right. Choose one of them when it fits; otherwise write your own path.
 Answer exactly: {"category": "...", "simplified_description": "...", "image_description": "..."}"""
 
 ATTRIBUTE_TASK = """Fill in the attributes of the product below for its taxonomy category.
@@ -45,14 +48,23 @@ Rules:
 Answer exactly: {"attributes": {"<handle>": ["<value>", ...], ...}}"""
 
 _BLOCK = "<{tag}>\n{body}\n</{tag}>"
+CANDIDATES_TAG = "category_candidates"
 
 
 def chat(system: str, user: str) -> str:
     return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def category_prompt(product: Product) -> str:
-    return chat(SYSTEM, "\n\n".join([CATEGORY_TASK, *_product_blocks(product)]))
+def category_prompt(product: Product, candidates: Sequence[Candidate] = ()) -> str:
+    """Stage 1's prompt; the candidates block (when there are candidates) follows the shared instructions, so
+    the prefix every request shares (and the KV cache reuses) is the same with or without it."""
+    grounding = [candidates_block(candidates)] if candidates else []
+    return chat(SYSTEM, "\n\n".join([CATEGORY_TASK, *grounding, *_product_blocks(product)]))
+
+
+def candidates_block(candidates: Sequence[Candidate]) -> str:
+    listed = [{"category": c.category, "confidence": round(c.confidence, 2)} for c in candidates]
+    return block(CANDIDATES_TAG, json.dumps(listed, ensure_ascii=False))
 
 
 def attribute_prompt(product: Product, category_path: str, menu: Sequence[MenuAttribute]) -> str:
@@ -94,6 +106,16 @@ def read_json_block(prompt: str, tag: str) -> object:
     if body is None:
         raise ModelOutputError(f"prompt has no <{tag}> block")
     return json.loads(body)
+
+
+def candidates_from_prompt(prompt: str) -> tuple[Candidate, ...]:
+    """The candidates block's paths and confidences; none when the prompt has no such block."""
+    if read_block(prompt, CANDIDATES_TAG) is None:
+        return ()
+    listed = read_json_block(prompt, CANDIDATES_TAG)
+    if not isinstance(listed, list):
+        raise ModelOutputError(f"<{CANDIDATES_TAG}> block is not a JSON list")
+    return tuple(Candidate(str(c["category"]), float(c["confidence"])) for c in listed)
 
 
 def product_from_prompt(prompt: str) -> Mapping[str, str]:

@@ -16,6 +16,7 @@ from catalogvlm.errors import ConfigurationError
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
 from .admission import Admission, AdmissionObserver
+from .candidates import CandidateSource
 from .chain import ChainObserver, ChainSettings, NullObserver, ProductUnderstandingChain
 from .engines import VlmEngine
 from .errors import InvalidInput
@@ -24,6 +25,24 @@ from .product import TEXT_FIELDS, product_from_raw
 from .result_cache import ResultCache
 
 MAX_CATEGORIES_PER_REQUEST = 1024
+# product_understanding's grounding and cascade (chain.py), and the model that gives the candidates.
+CANDIDATES_MODEL_PARAMETER = "candidates_model_name"
+CANDIDATES_TOP_K_PARAMETER = "candidates_top_k"
+CASCADE_THRESHOLD_PARAMETER = "cascade_threshold"
+CASCADE_OFF = "off"
+
+
+def cascade_threshold(value: str) -> float | None:
+    """The config's `cascade_threshold`: "off", or a confidence in [0, 1]."""
+    if value.strip().lower() == CASCADE_OFF:
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = -1.0
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigurationError(f"{CASCADE_THRESHOLD_PARAMETER} must be '{CASCADE_OFF}' or in [0, 1], got {value!r}")
+    return threshold
 
 
 class ServiceObserver(ChainObserver, AdmissionObserver, Protocol):
@@ -36,7 +55,11 @@ class ProductUnderstandingService:
     """Many products in flight at once on one event loop, each awaiting its two engine calls."""
 
     def __init__(
-        self, parameters: Mapping[str, str], engine: VlmEngine, observer: ServiceObserver | None = None
+        self,
+        parameters: Mapping[str, str],
+        engine: VlmEngine,
+        candidates: CandidateSource | None = None,
+        observer: ServiceObserver | None = None,
     ) -> None:
         observer = observer or NullObserver()
         self.limits = Limits.from_parameters(parameters)
@@ -46,10 +69,12 @@ class ProductUnderstandingService:
             category_max_tokens=int(parameters["category_max_tokens"]),
             attribute_max_tokens=int(parameters["attribute_max_tokens"]),
             attempt_timeout_s=timeout_ms / 1000 if timeout_ms > 0 else None,
+            candidates_top_k=int(parameters.get(CANDIDATES_TOP_K_PARAMETER, "0")),
+            cascade_threshold=cascade_threshold(parameters.get(CASCADE_THRESHOLD_PARAMETER, CASCADE_OFF)),
         )
         taxonomy = load_taxonomy(parameters["taxonomy_dir"])
         _check_reported_release(parameters, taxonomy.version)
-        self.chain = ProductUnderstandingChain(taxonomy, engine, settings, observer=observer)
+        self.chain = ProductUnderstandingChain(taxonomy, engine, settings, observer=observer, candidates=candidates)
         self.results = ResultCache(int(parameters.get("result_cache_mib", "0")) * 1024 * 1024)
         self._observer = observer
         self.admission = Admission(

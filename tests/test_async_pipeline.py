@@ -15,7 +15,7 @@ from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.admission import Admission
 from catalogvlm.pipeline.chain import ChainSettings, NullObserver, ProductUnderstandingChain
 from catalogvlm.pipeline.cpu import CpuVlmEngine
-from catalogvlm.pipeline.engines import GenerationRequest, MicroBatcher
+from catalogvlm.pipeline.engines import BatchedVlmEngine, GenerationRequest
 from catalogvlm.pipeline.errors import EngineError, InvalidInput, Overloaded, StageFailed, status_of
 from catalogvlm.pipeline.product import Product
 
@@ -79,7 +79,7 @@ class CountingBatchEngine:
 
 def test_micro_batcher_forms_batches_and_keeps_each_answer_with_its_request():
     engine = CountingBatchEngine()
-    batcher = MicroBatcher(engine, max_batch_size=16, max_delay_s=0.005)
+    batcher = BatchedVlmEngine(engine, max_batch_size=16, max_delay_s=0.005)
 
     async def many():
         prompts_ = [f"prompt {i}" for i in range(40)] + ["bad"]
@@ -93,7 +93,8 @@ def test_micro_batcher_forms_batches_and_keeps_each_answer_with_its_request():
 
 def test_micro_batcher_runs_as_many_batches_at_once_as_instances():
     async def timed(instances: int) -> float:
-        batcher = MicroBatcher(CountingBatchEngine(seconds=0.2), max_batch_size=1, max_delay_s=0, instances=instances)
+        engine = CountingBatchEngine(seconds=0.2)
+        batcher = BatchedVlmEngine(engine, max_batch_size=1, max_delay_s=0, instances=instances)
         started = time.perf_counter()
         await asyncio.gather(*(batcher.generate(f"p{i}", None, 8) for i in range(4)))
         return time.perf_counter() - started
@@ -108,7 +109,7 @@ def test_micro_batcher_reports_an_engine_failure_to_every_request_of_the_batch()
             raise RuntimeError("out of memory")
 
     async def two():
-        batcher = MicroBatcher(Broken(), max_batch_size=8, max_delay_s=0.01)
+        batcher = BatchedVlmEngine(Broken(), max_batch_size=8, max_delay_s=0.01)
         return await asyncio.gather(*(batcher.generate("p", None, 8) for _ in range(2)), return_exceptions=True)
 
     answers = asyncio.run(two())

@@ -15,7 +15,7 @@ def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):
     rendered = render_repository(
         "cpu", tmp_path, {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": "/e", "bls_instances": "6"}
     )
-    assert rendered.models == ("product_understanding", "taxonomy_validate", "vlm")
+    assert rendered.models == ("product_understanding", "taxonomy_validate", "category_candidates", "vlm")
     for name in rendered.models:
         text = (tmp_path / name / "config.pbtxt").read_text()
         assert "${" not in text

@@ -26,17 +26,26 @@ def test_numpy_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
+def _descend(tree: _Tree, scores: np.ndarray) -> tuple[int, float]:
+    _, masses = tree.masses(scores[np.newaxis, :], temperature=0.02)
+    node = tree.descend(masses[0], share=0.5)
+    return node, float(masses[0, node])
+
+
 def test_tree_descent_abstains_when_children_split_the_mass(taxonomy):
     rows = {c.short_id: i for i, c in enumerate(taxonomy)}
     scores = np.full(len(taxonomy), -1.0)
     tree = _Tree(taxonomy)
     scores[rows["aa-1-13-8"]] = 1.0  # one clear leaf: descend all the way
-    node, mass = tree.descend(scores, temperature=0.02, share=0.5)
+    node, mass = _descend(tree, scores)
     assert list(taxonomy)[node].short_id == "aa-1-13-8" and mass > 0.99
     # three branches of Clothing tie, none holds half of its mass: stop at Clothing
     scores[rows["aa-1-13-8"]] = scores[rows["aa-1-6"]] = scores[rows["aa-1-4"]] = 1.0
-    node, mass = tree.descend(scores, temperature=0.02, share=0.5)
+    node, mass = _descend(tree, scores)
     assert list(taxonomy)[node].short_id == "aa-1" and mass > 0.99
+    # the candidates after that answer: the three tied branches, never the answer's own ancestors
+    others = tree.best_others(tree.masses(scores[np.newaxis, :], 0.02)[0][0], node, 3)
+    assert {list(taxonomy)[row].short_id for row in others} == {"aa-1-13-8", "aa-1-6", "aa-1-4"}
 
 
 def test_classifier_uses_both_views(taxonomy):

@@ -183,7 +183,7 @@ def gpu_vlm(tmp_path_factory, taxonomy_path, qwen_tokenizer_dir):
         "max_seq_len": "2012",
     }
     repository = render("gpu", root / "repository", taxonomy_path, **values)
-    for pipeline_model in ("product_understanding", "taxonomy_validate"):  # served and tested elsewhere
+    for pipeline_model in ("product_understanding", "taxonomy_validate", "category_candidates"):  # tested elsewhere
         shutil.rmtree(repository / pipeline_model)
     for gpu_model in ("multimodal_encoders", "tensorrt_llm"):
         stand_in(repository, gpu_model)

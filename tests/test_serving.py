@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import urllib.request
@@ -254,6 +255,58 @@ def test_metrics_are_exposed(triton, classifier):
     assert (
         _metric(triton, "catalogvlm_stage_latency_seconds_count", 'model="product_understanding",stage="category"') > 0
     )
+
+
+def test_the_cascade_answers_stage_1_from_retrieval_and_calls_the_vlm_once(grpc_url, server):
+    """At cascade_threshold 0 every category comes from retrieval; the scripted `vlm` (whose own stage 1 would
+    answer T-Shirts) sees stage 2 only, and Triton counts one call and the route."""
+    routes = 'model="product_understanding_cascade",source="retrieval"'
+    calls = 'model="scripted_vlm",version="1"'
+    before = (_metric(server, "catalogvlm_category_routes_total", routes), _metric(server, NV_SUCCESS, calls))
+    with ProductClassifier(grpc_url, model_name="product_understanding_cascade", retries=0) as client:
+        prediction = client.classify(Product(title="Lavender soy candle", description="Hand-poured. Ships in 2 days."))
+    assert prediction.category.source == "retrieval" and prediction.category.full_name.endswith("Candles")
+    assert 0.0 <= prediction.category.confidence <= 1.0
+    assert prediction.simplified_description == "Hand-poured."  # the CPU description step's, boilerplate dropped
+    assert [a.handle for a in prediction.attributes] == ["color"]  # stage 2 still came from the scripted engine
+    if server.backend == "triton":
+        after = (_metric(server, "catalogvlm_category_routes_total", routes), _metric(server, NV_SUCCESS, calls))
+        assert after[0] - before[0] == 1 and after[1] - before[1] == 1
+
+
+def test_the_default_route_is_the_vlm_with_a_grounded_prompt(classifier, server):
+    prediction = classifier.classify(Product(title="Merino wool hiking socks"))
+    assert prediction.category.source == "vlm"
+    if server.backend == "triton":
+        assert _metric(server, "catalogvlm_category_routes_total", 'model="product_understanding",source="vlm"') >= 1
+
+
+def test_category_candidates_model_answers_its_own_requests(triton):
+    """The retrieval step is a model of its own: top-K taxonomy paths for a product, bad input named."""
+    with grpcclient.InferenceServerClient(triton.grpc_url) as client:
+        inputs = [_text_input("title", "Lavender soy candle"), _int_input("top_k", 5)]
+        answer = client.infer("category_candidates", inputs).as_numpy("candidates")[0, 0]
+        candidates = json.loads(answer)["candidates"]
+        assert len(candidates) == 5 and candidates[0]["category"].endswith("Candles")
+        with pytest.raises(InferenceServerException, match="top_k: is 0; ask for 1 to 100"):
+            client.infer("category_candidates", [_text_input("title", "Mug"), _int_input("top_k", 0)])
+        with pytest.raises(InferenceServerException, match="title: is empty"):
+            client.infer("category_candidates", [_text_input("title", " ")])
+
+
+NV_SUCCESS = "nv_inference_request_success"
+
+
+def _text_input(name: str, value: str) -> grpcclient.InferInput:
+    tensor = grpcclient.InferInput(name, [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[value.encode()]], dtype=np.object_))
+    return tensor
+
+
+def _int_input(name: str, value: int) -> grpcclient.InferInput:
+    tensor = grpcclient.InferInput(name, [1, 1], "INT32")
+    tensor.set_data_from_numpy(np.array([[value]], dtype=np.int32))
+    return tensor
 
 
 def _metric(server, name: str, labels: str) -> float:

@@ -14,6 +14,8 @@ import triton_python_backend_utils as pb_utils
 from catalogvlm.errors import INVALID_ARGUMENT
 
 from .. import contract
+from ..candidates import RETRIEVAL_SOURCE, VLM_SOURCE, CategoryCandidates
+from ..contract import Product
 from ..errors import EngineError, InvalidInput, public_message, status_of
 
 log = logging.getLogger(__name__)
@@ -102,20 +104,37 @@ class BlsVlmEngine:
         ]
         if image is not None:
             inputs.append(pb_utils.Tensor(contract.IMAGE_INPUT, np.frombuffer(image, dtype=np.uint8)[None]))
-        request = pb_utils.InferenceRequest(
-            model_name=self._model_name,
-            requested_output_names=[contract.TEXT_OUTPUT],
-            inputs=inputs,
-            timeout=self._timeout_ms * 1000,
-        )
-        response = await request.async_exec()
-        if response.has_error():
-            error = response.error()
-            if error.code() == pb_utils.TritonError.INVALID_ARG:  # e.g. a product too long for the engine
-                raise InvalidInput("product", f"{self._model_name} refused it: {error.message()}")
-            raise EngineError(f"{self._model_name}: {error.message()}")
-        output = pb_utils.get_output_tensor_by_name(response, contract.TEXT_OUTPUT).as_numpy().reshape(-1)[0]
-        return output.decode("utf-8") if isinstance(output, bytes) else str(output)
+        return await bls_text(self._model_name, inputs, contract.TEXT_OUTPUT, self._timeout_ms)
+
+
+class BlsCandidateSource:
+    """The `category_candidates` step over an asynchronous BLS call (a batch of one; the model batches)."""
+
+    def __init__(self, model_name: str, timeout_ms: int = 0) -> None:
+        self._model_name = model_name
+        self._timeout_ms = timeout_ms
+
+    async def find(self, product: Product, top_k: int) -> CategoryCandidates:
+        inputs = [text_tensor(name, value, batch_of_one=True) for name, value in product.text_fields().items()]
+        inputs.append(pb_utils.Tensor(contract.TOP_K_INPUT, np.array([[top_k]], dtype=np.int32)))
+        answer = await bls_text(self._model_name, inputs, contract.CANDIDATES_OUTPUT, self._timeout_ms)
+        return CategoryCandidates.from_json(answer)
+
+
+async def bls_text(model_name: str, inputs: list[pb_utils.Tensor], output_name: str, timeout_ms: int) -> str:
+    """The one text element of `output_name` from another model of this server; its refusal of the request
+    is the caller's InvalidInput, any other failure an EngineError (the stage retries)."""
+    request = pb_utils.InferenceRequest(
+        model_name=model_name, requested_output_names=[output_name], inputs=inputs, timeout=timeout_ms * 1000
+    )
+    response = await request.async_exec()
+    if response.has_error():
+        error = response.error()
+        if error.code() == pb_utils.TritonError.INVALID_ARG:  # e.g. a product too long for the engine
+            raise InvalidInput("product", f"{model_name} refused it: {error.message()}")
+        raise EngineError(f"{model_name}: {error.message()}")
+    output = pb_utils.get_output_tensor_by_name(response, output_name).as_numpy().reshape(-1)[0]
+    return output.decode("utf-8") if isinstance(output, bytes) else str(output)
 
 
 # name suffix, help text, kind, whether it has a `stage` label
@@ -168,6 +187,13 @@ class TritonMetrics:
         )
         for outcome in ("hit", "miss"):
             self._metrics["result_cache", outcome] = cache.Metric(labels={"model": model_name, "outcome": outcome})
+        routes = self._families["routes"] = pb_utils.MetricFamily(
+            f"{METRIC_PREFIX}_category_routes_total",
+            "Products whose category the VLM answered, or retrieval (the cost cascade)",
+            pb_utils.MetricFamily.COUNTER,
+        )
+        for source in (VLM_SOURCE, RETRIEVAL_SOURCE):
+            self._metrics["routes", source] = routes.Metric(labels={"model": model_name, "source": source})
         self._gauge_set_at = 0.0
 
     def stage_finished(self, stage: str, seconds: float) -> None:
@@ -181,6 +207,9 @@ class TritonMetrics:
 
     def category_corrected(self) -> None:
         self._metrics["corrections", None].increment(1)
+
+    def category_routed(self, source: str) -> None:
+        self._metrics["routes", source].increment(1)
 
     def values_dropped(self, count: int) -> None:
         self._metrics["dropped", None].increment(count)

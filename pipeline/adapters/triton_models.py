@@ -11,6 +11,7 @@
   fed by Triton's dynamic batcher.
 - `OverlappingEngineModel`: the same for an engine whose batches overlap, as an in-flight-batching GPU engine's
   do: up to `overlapping_batches` batches run at once on worker threads of one instance (the bench's stand-in).
+- `CategoryCandidatesModel`: retrieval's top-K categories of a product (grounded prompts, the cost cascade).
 - `TaxonomyValidateModel`: category correction, synchronous (sub-millisecond per path).
 """
 
@@ -23,11 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 import triton_python_backend_utils as pb_utils
 
 from .. import contract
+from ..candidates import CandidateRequest, CategoryCandidates
 from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
+from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT
 from ..engines import OVERLAPPING_BATCHES_PARAMETER, BatchEngine, GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
-from ..product import TEXT_FIELDS
-from ..service import ProductUnderstandingService, TaxonomyValidationService
+from ..limits import Limits
+from ..product import TEXT_FIELDS, product_from_raw
+from ..service import CANDIDATES_MODEL_PARAMETER, ProductUnderstandingService, TaxonomyValidationService
 from . import triton
 
 DEFAULT_MAX_TOKENS = 512
@@ -42,8 +46,10 @@ class ProductUnderstandingModel:
         metrics = triton.TritonMetrics(
             args["model_name"], args["model_instance_name"], (CATEGORY_STAGE, ATTRIBUTE_STAGE)
         )
-        engine = triton.BlsVlmEngine(parameters["vlm_model_name"], int(parameters["vlm_timeout_ms"]))
-        self.service = ProductUnderstandingService(parameters, engine, observer=metrics)
+        timeout_ms = int(parameters["vlm_timeout_ms"])
+        engine = triton.BlsVlmEngine(parameters["vlm_model_name"], timeout_ms)
+        candidates = triton.BlsCandidateSource(parameters.get(CANDIDATES_MODEL_PARAMETER, CANDIDATES_MODEL), timeout_ms)
+        self.service = ProductUnderstandingService(parameters, engine, candidates, observer=metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected
         self._loop = asyncio.new_event_loop()
         # Triton 2.51's `async_exec` waits for the BLS response in the loop's default executor (pb_stub.cc:
@@ -146,6 +152,39 @@ def _engine_response(answer: str | BaseException) -> pb_utils.InferenceResponse:
     if isinstance(answer, BaseException):
         return triton.error_response(answer)
     return pb_utils.InferenceResponse([triton.text_tensor(contract.TEXT_OUTPUT, answer, batch_of_one=True)])
+
+
+class CategoryCandidatesModel:
+    """The `category_candidates` step (retrieval on the CPU, in every profile), fed by Triton's dynamic batcher:
+    one embedding pass per batch."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        from ..cpu.retrieval import CategoryRetriever  # the `cpu` extra: loaded only by the model that uses it
+
+        parameters = triton.model_parameters(args)
+        self.retriever = CategoryRetriever.from_parameters(parameters)
+        self.limits = Limits.from_parameters(parameters)
+        self.default_top_k = int(parameters["default_top_k"])
+
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
+        decoded = [self._candidate_request(r) for r in requests]
+        valid = [d for d in decoded if not isinstance(d, PipelineError)]
+        answers = iter(self.retriever.find_batch(valid))
+        return [_candidates_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
+
+    def _candidate_request(self, request: pb_utils.InferenceRequest) -> CandidateRequest | PipelineError:
+        try:
+            raw = {name: triton.text_input(request, name) for name in TEXT_FIELDS}
+            product = product_from_raw(raw, None, self.limits).product
+            return CandidateRequest(product.text_fields(), triton.int_input(request, TOP_K_INPUT, self.default_top_k))
+        except PipelineError as error:
+            return error
+
+
+def _candidates_response(answer: CategoryCandidates | PipelineError) -> pb_utils.InferenceResponse:
+    if isinstance(answer, PipelineError):
+        return triton.error_response(answer)
+    return pb_utils.InferenceResponse([triton.text_tensor(CANDIDATES_OUTPUT, answer.to_json(), batch_of_one=True)])
 
 
 class TaxonomyValidateModel:

@@ -100,6 +100,7 @@ class CategoryClassifier:
         encoder: SentenceEncoder | None = None,
         settings: ClassifierSettings | None = None,
     ) -> None:
+        self.taxonomy = taxonomy
         self._categories = list(taxonomy)
         self._lexical = LexicalIndex(taxonomy)
         self._vectors = category_vectors
@@ -119,10 +120,23 @@ class CategoryClassifier:
 
     def decide(self, views: CategoryViews, settings: ClassifierSettings) -> list[tuple[Category, float]]:
         """Each product's category and raw confidence under these settings."""
+        return [found[0] for found in self.candidates(views, settings, 1)]
+
+    def candidates(
+        self, views: CategoryViews, settings: ClassifierSettings, top_k: int
+    ) -> list[list[tuple[Category, float]]]:
+        """Each product's `top_k` candidate categories with the raw mass under each: its answer first (where the
+        descent stops), then the categories it scores highest on their own, leaving out the answer's ancestors
+        (the answer already implies them)."""
         if not len(views.lexical):
             return []
-        answers = self._tree.descend_many(views.scores(settings), settings.temperature, settings.descend_share)
-        return [(self._categories[row], mass) for row, mass in answers]
+        probabilities, masses = self._tree.masses(views.scores(settings), settings.temperature)
+        found = []
+        for row_probabilities, row_masses in zip(probabilities, masses, strict=True):
+            answer = self._tree.descend(row_masses, settings.descend_share)
+            rows = [answer, *self._tree.best_others(row_probabilities, answer, top_k - 1)]
+            found.append([(self._categories[row], float(row_masses[row])) for row in rows])
+        return found
 
     def views(self, products: Sequence[Mapping[str, str]]) -> CategoryViews:
         """What each view says of every category, before the settings weigh them (one embedding pass)."""
@@ -159,6 +173,13 @@ class CategoryViews:
     whole: np.ndarray | None
     by_type: np.ndarray | None
     typed: np.ndarray
+
+    def take(self, rows: Sequence[int]) -> CategoryViews:
+        """The views of these products only."""
+        rows = list(rows)
+        whole = None if self.whole is None else self.whole[rows]
+        by_type = None if self.by_type is None else self.by_type[rows]
+        return CategoryViews(self.lexical[rows], whole, by_type, self.typed[rows])
 
     def replaced(self, rows: Sequence[int], other: CategoryViews) -> CategoryViews:
         """These views with `rows` taken from `other` (its rows in the same order)."""
@@ -206,8 +227,10 @@ class _Tree:
         row_of = {c.id: row for row, c in enumerate(categories)}
         under, above = [], []
         self._children: dict[int, list[int]] = defaultdict(list)
+        self._lineage: list[list[int]] = []  # each category's ancestors and itself
         for row, category in enumerate(categories):
-            for ancestor in [row_of[a.id] for a in taxonomy.ancestors(category)] + [row]:
+            self._lineage.append([row_of[a.id] for a in taxonomy.ancestors(category)] + [row])
+            for ancestor in self._lineage[row]:
                 above.append(ancestor)
                 under.append(row)
             if category.parent_id:
@@ -216,22 +239,29 @@ class _Tree:
         self._subtree = sparse.csr_matrix((np.ones(len(under)), (above, under)), shape=(len(categories),) * 2)
         self._roots = [row for row, c in enumerate(categories) if c.level == 0]
 
-    def descend(self, scores: np.ndarray, temperature: float, share: float) -> tuple[int, float]:
-        return self.descend_many(scores[np.newaxis, :], temperature, share)[0]
-
-    def descend_many(self, scores: np.ndarray, temperature: float, share: float) -> list[tuple[int, float]]:
-        """For each row of scores (one product's, over all categories), the node the descent stops at and the
-        probability mass under it."""
+    def masses(self, scores: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of scores (one product's, over all categories): each category's own softmax probability,
+        and the probability mass under it (itself and its descendants)."""
         probabilities = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        masses = np.asarray(self._subtree @ probabilities.T).T
-        return [self._descend(mass, share) for mass in masses]
+        return probabilities, np.asarray(self._subtree @ probabilities.T).T
 
-    def _descend(self, mass: np.ndarray, share: float) -> tuple[int, float]:
+    def descend(self, mass: np.ndarray, share: float) -> int:
+        """From the heaviest root down, into the child holding at least `share` of its parent's mass."""
         node = max(self._roots, key=mass.__getitem__)
         while self._children[node]:
             child = max(self._children[node], key=mass.__getitem__)
             if mass[child] < share * mass[node]:
                 break
             node = child
-        return node, float(mass[node])
+        return node
+
+    def best_others(self, probabilities: np.ndarray, answer: int, count: int) -> list[int]:
+        """The `count` most probable categories other than `answer` and its ancestors, most probable first."""
+        if count <= 0:
+            return []
+        excluded = set(self._lineage[answer])
+        wanted = min(count + len(excluded), len(probabilities))
+        top = np.argpartition(-probabilities, wanted - 1)[:wanted]
+        ordered = top[np.argsort(-probabilities[top], kind="stable")]
+        return [int(row) for row in ordered if int(row) not in excluded][:count]

@@ -11,14 +11,14 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cachetools
 import numpy as np
 
-from catalogvlm.taxonomy import Category, Taxonomy, load_taxonomy
+from catalogvlm.taxonomy import Category, Taxonomy
 
 from .. import prompts
+from ..candidates import Candidate
 from ..engines import BatchAnswers, GenerationRequest
 from ..errors import EngineError, ModelOutputError, PipelineError
 from ..images import ImageSummary, decoded_rgb, image_format, summarize
@@ -27,8 +27,8 @@ from .attributes import mentioned_values
 from .calibration import EngineSettings
 from .categories import CategoryClassifier
 from .descriptions import simplify
-from .embeddings import CategoryEmbeddingCache
 from .glossary import with_glosses
+from .retrieval import CategoryRetriever, classifier_from_parameters
 
 SUMMARY_CACHE_SIZE = 256
 
@@ -45,8 +45,7 @@ class CpuVlmEngine:
         """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone; `settings`
         default to those validation chose (calibration.py); a `classifier` over the same taxonomy and vectors
         may be shared between engines of different settings."""
-        self._classifier = classifier or CategoryClassifier(taxonomy, category_vectors)
-        self._settings = settings or EngineSettings.shipped()
+        self._retriever = CategoryRetriever(classifier or CategoryClassifier(taxonomy, category_vectors), settings)
         self._limits = limits or Limits()
         # By digest, bounded, shared by the threads that run batches: stage 2 reuses stage 1's look.
         self._summaries: cachetools.LRUCache[bytes, ImageSummary] = cachetools.LRUCache(SUMMARY_CACHE_SIZE)
@@ -55,54 +54,51 @@ class CpuVlmEngine:
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> CpuVlmEngine:
         """The engine from its model's config.pbtxt parameters; its category embeddings must have been built."""
-        taxonomy = load_taxonomy(parameters["taxonomy_dir"])
-        cache = CategoryEmbeddingCache(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]))
-        vectors = cache.load(taxonomy)
-        if vectors is None:
-            raise EngineError(
-                f"no category embeddings for taxonomy {taxonomy.version} at {cache.path}; "
-                "run `catalogvlm build-cache` (serve does it) before starting the server"
-            )
-        return cls(taxonomy, Limits.from_parameters(parameters), vectors)
+        classifier = classifier_from_parameters(parameters)
+        return cls(classifier.taxonomy, Limits.from_parameters(parameters), classifier=classifier)
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> BatchAnswers:
-        """Answers in request order; the category prompts of the batch are classified in one embedding pass."""
+        """Answers in request order. A grounded category prompt is answered with its first candidate (this
+        engine's own retrieval found them); the other category prompts of the batch are classified in one
+        embedding pass."""
         readings = [self._read(request) for request in requests]
-        to_classify = [r for r in readings if isinstance(r, _Reading) and r.menu is None]
-        categories = iter(self._classify([r.fields for r in to_classify]))
+        to_classify = [r for r in readings if isinstance(r, _Reading) and r.menu is None and not r.candidates]
+        categories = iter(self._retriever.answers([r.fields for r in to_classify]))
         return [self._answer(r, request.max_tokens, categories) for r, request in zip(readings, requests, strict=True)]
-
-    def _classify(self, products: Sequence[Mapping[str, str]]) -> list[tuple[Category, float]]:
-        """Each product's category and calibrated confidence, the batch embedded in one pass."""
-        settings = self._settings
-        views = self._classifier.views([with_glosses(f) if settings.glossary else f for f in products])
-        answers = self._classifier.decide(views, settings.classifier)
-        return [(category, settings.calibration.confidence(mass)) for category, mass in answers]
 
     def _answer(
         self, reading: _Reading | PipelineError, max_tokens: int, categories: Iterator[tuple[Category, float]]
     ) -> str | PipelineError:
         if isinstance(reading, PipelineError):
             return reading
-        text = self._attributes(reading) if reading.menu is not None else self._category(reading, *next(categories))
+        if reading.menu is not None:
+            text = self._attributes(reading)
+        elif reading.candidates:
+            first = reading.candidates[0]
+            text = self._category(reading, first.category, first.confidence)
+        else:
+            category, confidence = next(categories)
+            text = self._category(reading, category.full_name, confidence)
         return _within(text, max_tokens)
 
     def _read(self, request: GenerationRequest) -> _Reading | PipelineError:
         try:
             fields = prompts.product_from_prompt(request.prompt)
             menu = prompts.read_block(request.prompt, "attribute_menu")
-            return _Reading(fields, self._image_summary(request.image), None if menu is None else json.loads(menu))
-        except (ModelOutputError, json.JSONDecodeError) as error:
+            candidates = prompts.candidates_from_prompt(request.prompt)
+            summary = self._image_summary(request.image)
+            return _Reading(fields, summary, None if menu is None else json.loads(menu), candidates)
+        except (ModelOutputError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             return EngineError(f"the prompt carries no readable <product> block or menu: {error}")
         except PipelineError as error:  # an image the engine cannot decode
             return error
 
     @staticmethod
-    def _category(reading: _Reading, category: Category, confidence: float) -> str:
+    def _category(reading: _Reading, path: str, confidence: float) -> str:
         fields = reading.fields
         return json.dumps(
             {
-                "category": category.full_name,
+                "category": path,
                 "confidence": round(confidence, 4),
                 "simplified_description": simplify(fields.get("title", ""), fields.get("description", "")),
                 "image_description": reading.summary.describe() if reading.summary else "",
@@ -137,6 +133,7 @@ class _Reading:
     fields: Mapping[str, str]
     summary: ImageSummary | None
     menu: object | None  # None in a category prompt
+    candidates: tuple[Candidate, ...] = ()  # a grounded category prompt's
 
 
 def _within(text: str, max_tokens: int) -> str:

