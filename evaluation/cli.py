@@ -74,6 +74,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--taxonomy", metavar="DIR", help="the taxonomy release (in-process route, report names)")
     parser.add_argument("--folds", type=int, default=5, help="with --leave-stores-out: folds of stores")
     parser.add_argument(
+        "--shipped-settings",
+        action="store_true",
+        help="with --leave-stores-out: score the engine's shipped settings instead of choosing settings per fold "
+        "(the calibration is still fitted on the other folds' stores)",
+    )
+    parser.add_argument(
         "--tokenizer-dir",
         type=Path,
         help="with --leave-stores-out: a Qwen2-VL tokenizer, for what the candidates cost in the prompt "
@@ -242,11 +248,13 @@ def _attribute_values(
 def _leave_stores_out(
     args: argparse.Namespace, taxonomy: Taxonomy, products: list[LabelledProduct]
 ) -> tuple[list[Result], dict[str, object], Candidates]:
+    from catalogvlm.pipeline.cpu.calibration import EngineSettings
+
     from . import validation  # the `cpu` extra: the engine in-process
 
-    validated = validation.leave_stores_out(
-        taxonomy, validation.category_vectors(taxonomy, args.taxonomy), products, args.folds
-    )
+    fixed = EngineSettings.shipped() if args.shipped_settings else None
+    vectors = validation.category_vectors(taxonomy, args.taxonomy)
+    validated = validation.leave_stores_out(taxonomy, vectors, products, args.folds, fixed)
     folds, chosen = validated.folds, validated.chosen
     results: list[Result] = [Prediction.from_result(p.to_dict(), 0.0) for p in validated.predictions]
     if args.write_settings:

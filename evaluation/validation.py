@@ -107,8 +107,14 @@ class Validation:
 
 
 def leave_stores_out(
-    taxonomy: Taxonomy, vectors: np.ndarray, products: Sequence[LabelledProduct], folds: int = FOLDS
+    taxonomy: Taxonomy,
+    vectors: np.ndarray,
+    products: Sequence[LabelledProduct],
+    folds: int = FOLDS,
+    fixed: EngineSettings | None = None,
 ) -> Validation:
+    """With `fixed`, those settings are scored instead of choosing them per fold (their calibration is still
+    fitted on the other folds' stores): how the shipped settings do on stores they were not fitted on."""
     served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
     grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
@@ -117,7 +123,7 @@ def leave_stores_out(
     candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []
     for train, held_out in GroupKFold(n_splits=folds).split(products, groups=stores):
-        setting = _chosen(grid, train)
+        setting = _chosen(grid, train, fixed)
         for i, found in zip(held_out, grid.candidates(setting, held_out, max(RECALL_AT)), strict=True):
             candidates[i] = found
         retriever = CategoryRetriever(classifier, setting)
@@ -126,12 +132,12 @@ def leave_stores_out(
         for i, prediction in zip(held_out, held_out_predictions, strict=True):
             predictions[i] = prediction
         summary.append(Fold(len({stores[i] for i in held_out}), len(held_out), setting))
-    chosen = _chosen(grid, np.arange(len(products)))
+    chosen = _chosen(grid, np.arange(len(products)), fixed)
     return Validation(predictions, candidates, summary, chosen)  # type: ignore[arg-type]
 
 
-def _chosen(grid: SettingsGrid, rows: np.ndarray) -> EngineSettings:
-    best = grid.best(rows)
+def _chosen(grid: SettingsGrid, rows: np.ndarray, fixed: EngineSettings | None = None) -> EngineSettings:
+    best = grid.best(rows) if fixed is None else GRID.index(replace(fixed, calibration=Calibration()))
     return replace(GRID[best], calibration=grid.calibration(best, rows))
 
 

@@ -23,7 +23,7 @@ RETRIEVAL_SOURCE = "retrieval"
 VLM_SOURCE = "vlm"
 # Candidates in the stage-1 prompt, chosen by candidate recall@K on leave-stores-out validation (README,
 # "Grounded prompts and the cost cascade"); the profiles' `candidates_top_k` default.
-DEFAULT_TOP_K = 10
+DEFAULT_TOP_K = 20
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from catalogvlm.errors import ConfigurationError
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
 from .admission import Admission, AdmissionObserver
-from .candidates import CandidateSource
+from .candidates import CandidateRequest, CandidateSource
 from .chain import ChainObserver, ChainSettings, NullObserver, ProductUnderstandingChain
 from .engines import VlmEngine
 from .errors import InvalidInput
@@ -112,6 +112,19 @@ def _check_reported_release(parameters: Mapping[str, str], loaded: str) -> None:
     reported = parameters.get("taxonomy_release", loaded)
     if reported != loaded:
         raise ConfigurationError(f"taxonomy_release is {reported!r} but {parameters['taxonomy_dir']} holds {loaded!r}")
+
+
+class CandidateRequests:
+    """category_candidates' requests decoded and checked as product_understanding's are (the Triton model and the
+    Dynamo worker share this)."""
+
+    def __init__(self, parameters: Mapping[str, str]) -> None:
+        self.limits = Limits.from_parameters(parameters)
+        self.default_top_k = int(parameters["default_top_k"])
+
+    def decode(self, raw: Mapping[str, bytes | None], top_k: int) -> CandidateRequest:
+        """`top_k` as sent, or `default_top_k` for a request that sends none."""
+        return CandidateRequest(product_from_raw(raw, None, self.limits).product.text_fields(), top_k)
 
 
 class TaxonomyValidationService:

@@ -187,9 +187,12 @@ def test_pipeline_worker_command_parses_and_points_at_the_trtllm_workers(
     from catalogvlm.servers.dynamo_worker.args import parse_args
 
     container = graph["CatalogPipeline"]["extraPodSpec"]["mainContainer"]
-    render, worker = container["args"][0].split("&&")
+    cache, render, worker = container["args"][0].split("&&")
+    cache_args = build_parser().parse_args(shlex.split(cache)[1:])
     render_args = build_parser().parse_args(shlex.split(render)[1:])
     assert render_args.profile == "gpu"
+    # category_candidates reads the embeddings the pod built first
+    assert f"embeddings_dir={cache_args.out}" in render_args.values
     command = shlex.split(worker)
     assert command[:4] == ["exec", "python3", "-m", "catalogvlm.servers.dynamo_worker"]
     worker_args = command[4:]

@@ -281,9 +281,10 @@ def test_the_default_route_is_the_vlm_with_a_grounded_prompt(classifier, server)
         assert _metric(server, "catalogvlm_category_routes_total", 'model="product_understanding",source="vlm"') >= 1
 
 
-def test_category_candidates_model_answers_its_own_requests(triton):
-    """The retrieval step is a model of its own: top-K taxonomy paths for a product, bad input named."""
-    with grpcclient.InferenceServerClient(triton.grpc_url) as client:
+def test_category_candidates_model_answers_its_own_requests(grpc_url):
+    """The retrieval step is a model of its own on both servers: top-K taxonomy paths for a product, bad input
+    named."""
+    with grpcclient.InferenceServerClient(grpc_url) as client:
         inputs = [_text_input("title", "Lavender soy candle"), _int_input("top_k", 5)]
         answer = client.infer("category_candidates", inputs).as_numpy("candidates")[0, 0]
         candidates = json.loads(answer)["candidates"]

@@ -25,10 +25,18 @@ from dynamo.triton.util import (
 )
 
 from .. import contract
-from ..contract import CATEGORY_INPUT_NAME, IMAGE_INPUT_NAME, RESULT_OUTPUT_NAME
+from ..candidates import CandidateSource
+from ..contract import (
+    CANDIDATES_OUTPUT,
+    CATEGORY_INPUT_NAME,
+    IMAGE_INPUT_NAME,
+    RESULT_OUTPUT_NAME,
+    TOP_K_INPUT,
+    Product,
+)
 from ..errors import InvalidInput, public_message, status_of
 from ..product import TEXT_FIELDS
-from ..service import ProductUnderstandingService, TaxonomyValidationService
+from ..service import CandidateRequests, ProductUnderstandingService, TaxonomyValidationService
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +75,9 @@ class TensorModel:
                 sent = DYNAMO_TO_TRITON_DTYPE.get(data_type, data_type)
                 raise InvalidInput(name, f"data type is {sent}, but model '{self.name}' expects {expected}")
             array = dynamo_tensor_to_numpy(tensor)
-            if not _shape_fits(list(array.shape), list(spec.dims)):
-                raise InvalidInput(name, f"shape {list(array.shape)} does not match {list(spec.dims)}")
+            dims = ([-1] if self.config.max_batch_size > 0 else []) + list(spec.dims)  # Triton's batch dimension
+            if not _shape_fits(list(array.shape), dims):
+                raise InvalidInput(name, f"shape {list(array.shape)} does not match {dims}")
             received[name] = array
         missing = [i.name for i in self.config.input if not i.optional and i.name not in received]
         if missing:
@@ -87,6 +96,17 @@ def product_understanding(config: mc.ModelConfig, service: ProductUnderstandingS
         raw = {name: _single_bytes(inputs[name]) for name in TEXT_FIELDS if name in inputs}
         image = inputs[IMAGE_INPUT_NAME].astype(np.uint8).tobytes() if IMAGE_INPUT_NAME in inputs else None
         return {RESULT_OUTPUT_NAME: np.array([(await service.answer(raw, image)).encode()], dtype=np.object_)}
+
+    return TensorModel(config, compute)
+
+
+def category_candidates(config: mc.ModelConfig, source: CandidateSource, requests: CandidateRequests) -> TensorModel:
+    async def compute(inputs: Inputs) -> dict[str, np.ndarray]:
+        raw = {name: _single_bytes(inputs[name]) for name in TEXT_FIELDS if name in inputs}
+        top_k = int(inputs[TOP_K_INPUT].reshape(-1)[0]) if TOP_K_INPUT in inputs else requests.default_top_k
+        request = requests.decode(raw, top_k)
+        found = await source.find(Product(**request.fields), request.top_k)
+        return {CANDIDATES_OUTPUT: np.array([[found.to_json().encode()]], dtype=np.object_)}
 
     return TensorModel(config, compute)
 

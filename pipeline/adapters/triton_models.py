@@ -29,9 +29,13 @@ from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
 from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT
 from ..engines import OVERLAPPING_BATCHES_PARAMETER, BatchEngine, GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
-from ..limits import Limits
-from ..product import TEXT_FIELDS, product_from_raw
-from ..service import CANDIDATES_MODEL_PARAMETER, ProductUnderstandingService, TaxonomyValidationService
+from ..product import TEXT_FIELDS
+from ..service import (
+    CANDIDATES_MODEL_PARAMETER,
+    CandidateRequests,
+    ProductUnderstandingService,
+    TaxonomyValidationService,
+)
 from . import triton
 
 DEFAULT_MAX_TOKENS = 512
@@ -163,20 +167,18 @@ class CategoryCandidatesModel:
 
         parameters = triton.model_parameters(args)
         self.retriever = CategoryRetriever.from_parameters(parameters)
-        self.limits = Limits.from_parameters(parameters)
-        self.default_top_k = int(parameters["default_top_k"])
+        self.requests = CandidateRequests(parameters)
 
     def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
-        decoded = [self._candidate_request(r) for r in requests]
+        decoded = [self._decode(r) for r in requests]
         valid = [d for d in decoded if not isinstance(d, PipelineError)]
         answers = iter(self.retriever.find_batch(valid))
         return [_candidates_response(d if isinstance(d, PipelineError) else next(answers)) for d in decoded]
 
-    def _candidate_request(self, request: pb_utils.InferenceRequest) -> CandidateRequest | PipelineError:
+    def _decode(self, request: pb_utils.InferenceRequest) -> CandidateRequest | PipelineError:
         try:
             raw = {name: triton.text_input(request, name) for name in TEXT_FIELDS}
-            product = product_from_raw(raw, None, self.limits).product
-            return CandidateRequest(product.text_fields(), triton.int_input(request, TOP_K_INPUT, self.default_top_k))
+            return self.requests.decode(raw, triton.int_input(request, TOP_K_INPUT, self.requests.default_top_k))
         except PipelineError as error:
             return error
 

@@ -1,6 +1,6 @@
-"""Registers the repository's pipeline models (product_understanding, taxonomy_validate and any variants) with
-Dynamo as tensor-based models (as dynamo.triton does: ModelInput.Tensor, ModelType.TensorBased, the Triton
-ModelConfig attached) and serves them with the same pipeline services as the Triton models, on this
+"""Registers the repository's pipeline models (product_understanding, taxonomy_validate, category_candidates and
+any variants) with Dynamo as tensor-based models (as dynamo.triton does: ModelInput.Tensor, ModelType.TensorBased,
+the Triton ModelConfig attached) and serves them with the same pipeline services as the Triton models, on this
 process's event loop. The engine behind both stages is the repository's engine model run in this process
 behind a micro-batcher (`--engine cpu`) or dynamo.trtllm workers reached through a KV-aware router
 (`--engine trtllm`); retrieval's candidates come from the repository's category_candidates model, run in this
@@ -27,12 +27,13 @@ from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
 from catalogvlm.pipeline.engines import OVERLAPPING_BATCHES_PARAMETER, BatchedVlmEngine, VlmEngine, load_engine
 from catalogvlm.pipeline.service import (
     CANDIDATES_MODEL_PARAMETER,
+    CandidateRequests,
     ProductUnderstandingService,
     TaxonomyValidationService,
 )
 
 from .args import WorkerConfig, parse_args
-from .repository import PRODUCT_UNDERSTANDING, RepositoryModel, read_model, served_models
+from .repository import CATEGORY_CANDIDATES, PRODUCT_UNDERSTANDING, RepositoryModel, read_model, served_models
 
 log = logging.getLogger("catalogvlm.servers.dynamo_worker")
 
@@ -58,8 +59,11 @@ class Engines:
         return self._built[name]
 
     def candidates_for(self, model: RepositoryModel) -> CandidateSource:
-        """The category_candidates model the pipeline model names, run in this process (on the CPU, as in Triton)."""
-        name = model.parameters.get(CANDIDATES_MODEL_PARAMETER, CANDIDATES_MODEL)
+        """The category_candidates model the pipeline model names."""
+        return self.candidates_named(model.parameters.get(CANDIDATES_MODEL_PARAMETER, CANDIDATES_MODEL))
+
+    def candidates_named(self, name: str) -> CandidateSource:
+        """A category_candidates model run in this process (on the CPU, as in Triton), built once."""
         if name not in self._candidates:
             candidates_model = read_model(self._config.repository, name)
             retriever = CategoryRetriever.from_parameters(candidates_model.parameters)
@@ -84,6 +88,9 @@ def build_models(config: WorkerConfig, engines: Engines) -> list[adapters.Tensor
                 model.parameters, engines.for_model(model), engines.candidates_for(model)
             )
             models.append(adapters.product_understanding(model.config, service))
+        elif model.service == CATEGORY_CANDIDATES:
+            source = engines.candidates_named(model.name)
+            models.append(adapters.category_candidates(model.config, source, CandidateRequests(model.parameters)))
         else:
             models.append(adapters.taxonomy_validate(model.config, TaxonomyValidationService(model.parameters)))
     return models

@@ -14,7 +14,8 @@ from catalogvlm.errors import ConfigurationError
 SERVICE_PARAMETER = "pipeline_service"
 PRODUCT_UNDERSTANDING = "product_understanding"
 TAXONOMY_VALIDATE = "taxonomy_validate"
-SERVICES = (PRODUCT_UNDERSTANDING, TAXONOMY_VALIDATE)
+CATEGORY_CANDIDATES = "category_candidates"
+SERVICES = (PRODUCT_UNDERSTANDING, TAXONOMY_VALIDATE, CATEGORY_CANDIDATES)
 
 
 @dataclass(frozen=True)
