@@ -17,7 +17,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcaio
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.builders.repository import NO_RESULT_CACHE, ServedModel
+from catalogvlm.builders.repository import NO_RESULT_CACHE, NO_RETRIEVAL, ServedModel
 from catalogvlm.client import Product, wire
 from catalogvlm.loadtest.soak import server_rss_mib
 from catalogvlm.servers import served
@@ -61,7 +61,8 @@ def run(concurrencies: Sequence[int], seconds: float) -> list[ConcurrencyFigures
     figures = []
     for backend in ("triton", "dynamo"):
         models = (standin_vlm(),)
-        with served("cpu", backend=backend, values=NO_RESULT_CACHE, extra_models=models, log_file=SERVER_LOG) as server:
+        values = {**NO_RESULT_CACHE, **NO_RETRIEVAL}
+        with served("cpu", backend=backend, values=values, extra_models=models, log_file=SERVER_LOG) as server:
             for concurrency in concurrencies:
                 products, errors, latencies = asyncio.run(_closed_loop(server.grpc_url, concurrency, seconds))
                 milliseconds = np.array(latencies or [float("nan")]) * 1e3

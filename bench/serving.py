@@ -20,7 +20,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.builders.repository import MODEL_SOURCES, NO_RESULT_CACHE, ServedModel
+from catalogvlm.builders.repository import MODEL_SOURCES, NO_RESULT_CACHE, NO_RETRIEVAL, ServedModel
 from catalogvlm.client import Product, wire
 from catalogvlm.servers import served
 from catalogvlm.servers.triton import TritonServer
@@ -57,7 +57,11 @@ def bench_server() -> Iterator[TritonServer]:
     extra = (
         ServedModel(NULL_VLM, BENCH_MODELS / "fixed_latency_vlm", values=NO_LATENCY),
         ServedModel(ECHO, BENCH_MODELS / "echo"),
-        ServedModel(ZERO_WORK_PIPELINE, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": NULL_VLM}),
+        ServedModel(
+            ZERO_WORK_PIPELINE,
+            MODEL_SOURCES / "product_understanding",
+            values={"vlm_model_name": NULL_VLM, **NO_RETRIEVAL},
+        ),
     )
     with served("cpu", values=NO_RESULT_CACHE, extra_models=extra, log_file=SERVER_LOG) as server:
         yield server

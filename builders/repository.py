@@ -77,6 +77,9 @@ _PIPELINE_DEFAULTS = {
 
 # For measurements of the model path (benchmarks, soak): a repeated product must cost a model call.
 NO_RESULT_CACHE = {"result_cache_mib": "0"}
+# For measurements of the chain alone with a stand-in `vlm` (benchmark sections 1 and 6): no retrieval step, whose
+# CPU embedding pass would bound what they measure (its cost shows in the CPU profile's own figures).
+NO_RETRIEVAL = {"candidates_top_k": "0"}
 
 # Documented locations inside the GPU container (docker/); `build-engines` renders its own paths instead.
 GPU_HF_MODEL_DIR = "/models/Qwen2-VL-7B-Instruct"

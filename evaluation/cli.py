@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def _summarize(
         summary["calibration_error"] = round(expected_calibration_error(bins), 4)
     if cascade:
         summary["cascade"] = [row.as_dict() for row in cascade]
-    summary["category_routes"] = dict(Counter(prediction.category.source for prediction, _ in scored))
+    summary["category_routes"] = _routes(scored)
     if values:
         summary["attributes"] = score_attributes(values).as_dict()
     summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
@@ -184,6 +183,17 @@ def _reliability(categorised: Sequence[tuple[Prediction, LabelledProduct]]) -> l
         return []
     right = [is_right(prediction.category.id, p.category) for prediction, p in categorised]
     return reliability(confidences, right)
+
+
+def _routes(scored: Sequence[tuple[Prediction, LabelledProduct]]) -> dict[str, dict[str, float | int]]:
+    """Per route that answered stage 1 (the VLM, or retrieval through the cascade): its products and the share of
+    the labelled ones whose category is right (the label or an ancestor of it)."""
+    routes: dict[str, dict[str, float | int]] = {}
+    for source in sorted({prediction.category.source for prediction, _ in scored}):
+        answered = [(prediction, p) for prediction, p in scored if prediction.category.source == source]
+        right = [is_right(prediction.category.id, p.category) for prediction, p in answered if p.category]
+        routes[source] = {"products": len(answered), "right": round(sum(right) / len(right), 4) if right else 0.0}
+    return routes
 
 
 def _cascade(categorised: Sequence[tuple[Prediction, LabelledProduct]]) -> list[CascadeRow]:

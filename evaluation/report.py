@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .metrics import (
@@ -128,50 +128,50 @@ def write_attribute_report(
         _write_attribute_scores(out_dir / "attributes.csv", "attribute", attributes_by_handle(values)),
         _write_attribute_scores(out_dir / "attributes_per_vertical.csv", "vertical", per_vertical),
     ]
-    path = out_dir / "false_values.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["attribute", "value", "times predicted where the merchant gave other values"])
-        writer.writerows((attribute, value, n) for (attribute, value), n in false_values(values).most_common(worst))
+    path = _write_table(
+        out_dir / "false_values.csv",
+        ["attribute", "value", "times predicted where the merchant gave other values"],
+        ((attribute, value, n) for (attribute, value), n in false_values(values).most_common(worst)),
+    )
     return [*written, path]
 
 
 def write_calibration_report(out_dir: Path, bins: Sequence[ReliabilityBin]) -> Path:
     """The reliability table: per confidence bin, the products in it and the share whose category was right."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "reliability.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["confidence_from", "confidence_to", "products", "mean_confidence", "observed_right"])
-        for b in bins:
-            writer.writerow(
-                [f"{b.low:.1f}", f"{b.high:.1f}", b.products, f"{b.mean_confidence:.3f}", f"{b.observed:.3f}"]
-            )
-    return path
+    return _write_table(
+        out_dir / "reliability.csv",
+        ["confidence_from", "confidence_to", "products", "mean_confidence", "observed_right"],
+        ([f"{b.low:.1f}", f"{b.high:.1f}", b.products, f"{b.mean_confidence:.3f}", f"{b.observed:.3f}"] for b in bins),
+    )
 
 
 def write_candidate_report(out_dir: Path, recall: Sequence[CandidateRecall], tokens: Mapping[int, float]) -> Path:
     """Retrieval's candidate recall@K and what K candidates cost in the stage-1 prompt (Qwen2-VL tokens)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "candidate_recall.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["k", "products", "recall", "exact_recall", "prompt_tokens_mean"])
-        for r in recall:
-            cost = f"{tokens[r.k]:.0f}" if r.k in tokens else ""
-            writer.writerow([r.k, r.products, f"{r.recall:.4f}", f"{r.exact_recall:.4f}", cost])
-    return path
+    return _write_table(
+        out_dir / "candidate_recall.csv",
+        ["k", "products", "recall", "exact_recall", "prompt_tokens_mean"],
+        (
+            [r.k, r.products, f"{r.recall:.4f}", f"{r.exact_recall:.4f}", f"{tokens[r.k]:.0f}" if r.k in tokens else ""]
+            for r in recall
+        ),
+    )
 
 
 def write_cascade_report(out_dir: Path, rows: Sequence[CascadeRow]) -> Path:
     """Per cascade threshold τ: the stage-1 VLM calls retrieval would answer, and their precision."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "cascade.csv"
+    return _write_table(
+        out_dir / "cascade.csv",
+        ["threshold", "products", "answered_by_retrieval", "share_avoided", "precision"],
+        ([r.threshold, r.products, r.answered_by_retrieval, f"{r.share:.4f}", f"{r.precision:.4f}"] for r in rows),
+    )
+
+
+def _write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["threshold", "products", "answered_by_retrieval", "share_avoided", "precision"])
-        for r in rows:
-            writer.writerow([r.threshold, r.products, r.answered_by_retrieval, f"{r.share:.4f}", f"{r.precision:.4f}"])
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 

@@ -207,3 +207,24 @@ def test_the_capacity_plan_counts_the_gpus_the_cascade_saves():
     assert with_cascade.usable_per_gpu_per_s == pytest.approx(40 / 0.75 * 0.7)
     assert with_cascade.gpus_without_cascade == without.gpus == 13 and with_cascade.gpus == 10
     assert "3 saved" in "\n".join(with_cascade.arithmetic)
+
+
+def test_eval_scores_each_route_that_answered_stage_1():
+    from catalogvlm.client import Prediction
+    from catalogvlm.evaluation.cli import _routes
+    from catalogvlm.evaluation.labelled import LabelledProduct
+
+    def answered(category_id: str, source: str) -> Prediction:
+        category = {"id": category_id, "full_name": "", "score": 100.0, "corrected": False, "source": source}
+        return Prediction.from_result({"category": category}, 0.0)
+
+    def labelled(label: str) -> LabelledProduct:
+        return LabelledProduct("store", Product(title="x"), label, None)
+
+    scored = [
+        (answered("aa-1", "retrieval"), labelled("aa-1-4")),  # an ancestor: right
+        (answered("bb-1", "retrieval"), labelled("aa-1")),  # wrong
+        (answered("aa-1-4", "vlm"), labelled("aa-1-4")),
+        (answered("aa-2", "vlm"), labelled("")),  # no label: counted, not scored
+    ]
+    assert _routes(scored) == {"retrieval": {"products": 2, "right": 0.5}, "vlm": {"products": 2, "right": 1.0}}
