@@ -70,7 +70,7 @@ _PIPELINE_DEFAULTS = {
     "candidates_top_k": str(DEFAULT_TOP_K),
     # Off until a deployment has measured its VLM against retrieval (catalogvlm eval's cascade table).
     "cascade_threshold": "off",
-    "candidates_instances": "1",
+    "candidates_instances": "2",  # as many as the CPU engine's: retrieval now does the embedding pass
     "candidates_max_batch_size": "16",
     "candidates_max_queue_delay_microseconds": "2000",
 }

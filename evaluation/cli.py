@@ -34,6 +34,7 @@ from .metrics import (
     cascade_table,
     expected_calibration_error,
     is_right,
+    largest_gap,
     reliability,
     score,
     score_attributes,
@@ -153,6 +154,7 @@ def _summarize(
     summary: dict[str, object] = score(pairs).as_dict()
     if bins:
         summary["calibration_error"] = round(expected_calibration_error(bins), 4)
+        summary["calibration_largest_gap"] = round(largest_gap(bins), 4)
     if cascade:
         summary["cascade"] = [row.as_dict() for row in cascade]
     summary["category_routes"] = _routes(scored)
@@ -273,7 +275,7 @@ def _leave_stores_out(
             "products": len(products),
             "folds": args.folds,
             "taxonomy": taxonomy.version,
-            "command": "catalogvlm eval --leave-stores-out",
+            "command": "catalogvlm eval --leave-stores-out" + (" --shipped-settings" if args.shipped_settings else ""),
         }
         print(f"wrote {chosen.write(args.write_settings, provenance)}", file=sys.stderr)
     return (

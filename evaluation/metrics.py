@@ -180,6 +180,14 @@ def expected_calibration_error(bins: Sequence[ReliabilityBin]) -> float:
     return sum(b.products * abs(b.observed - b.mean_confidence) for b in bins) / total if total else 0.0
 
 
+def largest_gap(bins: Sequence[ReliabilityBin], min_share: float = 0.02) -> float:
+    """The calibration target's own measure: the largest gap between confidence and observed share right in a
+    bin, over the bins that hold at least `min_share` of the products (a bin of a few products is noise)."""
+    total = sum(b.products for b in bins)
+    gaps = [abs(b.observed - b.mean_confidence) for b in bins if total and b.products >= min_share * total]
+    return max(gaps, default=0.0)
+
+
 RECALL_AT = (5, 10, 20, 50)
 CASCADE_THRESHOLDS = (0.8, 0.9, 0.95)
 

@@ -35,9 +35,11 @@ from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import Category, Taxonomy
 
 from .labelled import LabelledProduct
-from .metrics import RECALL_AT, is_right, score
+from .metrics import RECALL_AT, is_right, largest_gap, reliability, score
 
 FOLDS = 5
+# The confidence temperatures tried, as multiples of the decision temperature.
+CONFIDENCE_TEMPERATURE_FACTORS = (1, 2, 4)
 # The settings validated: each view's weight, the product type's share, the softmax temperature, the glossary.
 GRID = [
     EngineSettings(ClassifierSettings(embedding, product_type, temperature), glossary)
@@ -51,13 +53,17 @@ class SettingsGrid:
     """Every product's answer under every setting of GRID, from one embedding pass per glossary choice."""
 
     def __init__(
-        self, classifier: CategoryClassifier, fields: Sequence[Mapping[str, str]], labels: Sequence[str]
+        self,
+        classifier: CategoryClassifier,
+        fields: Sequence[Mapping[str, str]],
+        labels: Sequence[str],
+        stores: Sequence[str],
     ) -> None:
         glossed = [with_glosses(f) for f in fields]
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
         self._classifier, self._views = classifier, views
-        self.labels = list(labels)
+        self.labels, self.stores = list(labels), list(stores)
         self.answers = np.empty((len(GRID), len(fields)), dtype=object)
         self.masses = np.zeros((len(GRID), len(fields)))
         for row, setting in enumerate(GRID):
@@ -78,14 +84,35 @@ class SettingsGrid:
             for found in self._classifier.candidates(views, setting.classifier, top_k)
         ]
 
-    def calibration(self, setting: int, rows: np.ndarray) -> Calibration:
+    def confidence_masses(self, setting: EngineSettings) -> np.ndarray:
+        """Every product's raw mass under its answer at `setting`'s confidence temperature."""
+        found = self._classifier.candidates(self._views[setting.glossary], setting.classifier, 1)
+        return np.array([answer[0][1] for answer in found])
+
+    def calibration(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> Calibration:
         """Isotonic map from the raw tree mass to the share of right answers, fitted on these products."""
-        labelled = [r for r in rows if self.labels[r]]
-        right = [is_right(self.answers[setting, r], self.labels[r]) for r in labelled]
-        isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-            self.masses[setting, labelled], right
-        )
+        labelled, right = self._right(setting, rows)
+        isotonic = _isotonic().fit(masses[labelled], right)
         return Calibration(tuple(isotonic.X_thresholds_), tuple(isotonic.y_thresholds_))
+
+    def cross_fitted_gap(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> float:
+        """The largest per-bin calibration gap of these masses on these products' stores (the target is ±0.1 per
+        bin), each fold of stores calibrated on the others'."""
+        labelled, right = self._right(setting, rows)
+        groups = [self.stores[r] for r in labelled]
+        confidence = np.zeros(len(labelled))
+        for fit, check in GroupKFold(n_splits=min(FOLDS, len(set(groups)))).split(labelled, groups=groups):
+            isotonic = _isotonic().fit(masses[[labelled[i] for i in fit]], right[fit])
+            confidence[check] = isotonic.predict(masses[[labelled[i] for i in check]])
+        return largest_gap(reliability(confidence, right))
+
+    def _right(self, setting: int, rows: np.ndarray) -> tuple[list[int], np.ndarray]:
+        labelled = [r for r in rows if self.labels[r]]
+        return labelled, np.array([is_right(self.answers[setting, r], self.labels[r]) for r in labelled])
+
+
+def _isotonic() -> IsotonicRegression:
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
 
 
 @dataclass(frozen=True)
@@ -117,8 +144,8 @@ def leave_stores_out(
     fitted on the other folds' stores): how the shipped settings do on stores they were not fitted on."""
     served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
-    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
     stores = [p.store for p in products]
+    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products], stores)
     predictions: list[Prediction | None] = [None] * len(products)
     candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []
@@ -137,8 +164,23 @@ def leave_stores_out(
 
 
 def _chosen(grid: SettingsGrid, rows: np.ndarray, fixed: EngineSettings | None = None) -> EngineSettings:
-    best = grid.best(rows) if fixed is None else GRID.index(replace(fixed, calibration=Calibration()))
-    return replace(GRID[best], calibration=grid.calibration(best, rows))
+    """The settings (the fixed ones, or those with the best hierarchical F1 on these products), their confidence
+    temperature (the one whose calibration's largest bin gap across these products' stores is smallest) and
+    calibration."""
+    if fixed is None:
+        best = grid.best(rows)
+    else:
+        best = GRID.index(EngineSettings(replace(fixed.classifier, confidence_temperature=None), fixed.glossary))
+    setting = GRID[best]
+    options = [
+        replace(
+            setting, classifier=replace(setting.classifier, confidence_temperature=setting.classifier.temperature * f)
+        )
+        for f in CONFIDENCE_TEMPERATURE_FACTORS
+    ]
+    scored = [(option, grid.confidence_masses(option)) for option in options]
+    option, masses = min(scored, key=lambda pair: grid.cross_fitted_gap(best, rows, pair[1]))
+    return replace(option, calibration=grid.calibration(best, rows, masses))
 
 
 def category_vectors(taxonomy: Taxonomy, taxonomy_option: str | None = None) -> np.ndarray:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from catalogvlm.evaluation.metrics import expected_calibration_error, is_right, reliability
+from catalogvlm.evaluation.metrics import expected_calibration_error, is_right, largest_gap, reliability
 from catalogvlm.pipeline.chain import ProductUnderstandingChain
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.attributes import mentioned_values
@@ -31,6 +31,8 @@ def test_reliability_bins_by_hand():
     assert bins[2].observed == pytest.approx(2 / 3)
     # |0 - 0.05| + |1 - 0.15| + 3 |2/3 - 0.9533|, over 5 products
     assert expected_calibration_error(bins) == pytest.approx((0.05 + 0.85 + 3 * abs(2 / 3 - 2.86 / 3)) / 5)
+    assert largest_gap(bins) == pytest.approx(0.85)  # the 0.1-0.2 bin: 0.15 confident, all right
+    assert largest_gap(bins, min_share=0.5) == pytest.approx(abs(2 / 3 - 2.86 / 3))  # only the 0.9 bin is big enough
 
 
 def test_calibration_is_a_monotone_map_and_round_trips(tmp_path):
@@ -118,3 +120,15 @@ def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path)
     assert (report / "reliability.csv").read_text().startswith("confidence_from,confidence_to,products,")
     chosen = json.loads(settings.read_text())
     assert chosen["provenance"]["products"] == 6 and EngineSettings.from_dict(chosen["settings"]).calibration.raw
+
+
+def test_the_confidence_temperature_changes_the_confidence_never_the_answer(taxonomy):
+    from catalogvlm.pipeline.cpu.categories import CategoryClassifier
+
+    classifier = CategoryClassifier(taxonomy, None)  # the lexical view alone
+    views = classifier.views([{"title": "Merino wool hiking socks"}, {"title": "Ceramic coffee mug, 12 oz"}])
+    sharp = classifier.candidates(views, ClassifierSettings(temperature=0.02), 5)
+    soft = classifier.candidates(views, ClassifierSettings(temperature=0.02, confidence_temperature=0.08), 5)
+    assert [[c for c, _ in found] for found in sharp] == [[c for c, _ in found] for found in soft]
+    assert [found[0][1] for found in sharp] != [found[0][1] for found in soft]
+    assert all(0.0 <= mass <= 1.0 for found in soft for _, mass in found)

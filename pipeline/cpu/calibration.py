@@ -48,7 +48,8 @@ class EngineSettings:
         c = self.classifier
         return (
             f"embedding {c.embedding_weight:g}, product type {c.product_type_weight:g}, "
-            f"temperature {c.temperature:g}, glossary {'on' if self.glossary else 'off'}"
+            f"temperature {c.temperature:g} (confidence {c.confidence_temperature or c.temperature:g}), "
+            f"glossary {'on' if self.glossary else 'off'}"
         )
 
     @classmethod

@@ -125,17 +125,21 @@ class CategoryClassifier:
     def candidates(
         self, views: CategoryViews, settings: ClassifierSettings, top_k: int
     ) -> list[list[tuple[Category, float]]]:
-        """Each product's `top_k` candidate categories with the raw mass under each: its answer first (where the
-        descent stops), then the categories it scores highest on their own, leaving out the answer's ancestors
-        (the answer already implies them)."""
+        """Each product's `top_k` candidate categories with the raw mass under each (at the confidence
+        temperature): its answer first (where the descent stops), then the categories it scores highest on their
+        own, leaving out the answer's ancestors (the answer already implies them)."""
         if not len(views.lexical):
             return []
-        probabilities, masses = self._tree.masses(views.scores(settings), settings.temperature)
+        scores = views.scores(settings)
+        probabilities, masses = self._tree.masses(scores, settings.temperature)
+        confidence_masses = masses
+        if settings.confidence_temperature not in (None, settings.temperature):
+            _, confidence_masses = self._tree.masses(scores, settings.confidence_temperature)
         found = []
-        for row_probabilities, row_masses in zip(probabilities, masses, strict=True):
+        for row_probabilities, row_masses, row_confidence in zip(probabilities, masses, confidence_masses, strict=True):
             answer = self._tree.descend(row_masses, settings.descend_share)
             rows = [answer, *self._tree.best_others(row_probabilities, answer, top_k - 1)]
-            found.append([(self._categories[row], float(row_masses[row])) for row in rows])
+            found.append([(self._categories[row], float(row_confidence[row])) for row in rows])
         return found
 
     def views(self, products: Sequence[Mapping[str, str]]) -> CategoryViews:
@@ -209,6 +213,9 @@ class ClassifierSettings:
     temperature: float = 0.02
     # Descend into the child holding at least this share of its parent's probability mass.
     descend_share: float = 0.5
+    # The softmax temperature of the mass the confidence is calibrated from (None: `temperature`). The answer's
+    # mass at a sharp decision temperature is near 1 for sure and unsure answers alike; a softer one ranks them.
+    confidence_temperature: float | None = None
 
 
 def product_text(fields: Mapping[str, str]) -> str:
