@@ -63,6 +63,7 @@ class SettingsGrid:
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
         self._classifier, self._views = classifier, views
+        self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most len(GRID) x the factors tried
         self.labels, self.stores = list(labels), list(stores)
         self.answers = np.empty((len(GRID), len(fields)), dtype=object)
         self.masses = np.zeros((len(GRID), len(fields)))
@@ -78,16 +79,15 @@ class SettingsGrid:
     def candidates(self, setting: EngineSettings, rows: np.ndarray, top_k: int) -> list[list[tuple[Category, float]]]:
         """These products' retrieval candidates under `setting`, with its calibrated confidences (as the
         category_candidates model ranks them), from the views already computed."""
-        views = self._views[setting.glossary].take(rows)
-        return [
-            [(category, setting.calibration.confidence(mass)) for category, mass in found]
-            for found in self._classifier.candidates(views, setting.classifier, top_k)
-        ]
+        return CategoryRetriever(self._classifier, setting).ranked_in(self._views[setting.glossary].take(rows), top_k)
 
     def confidence_masses(self, setting: EngineSettings) -> np.ndarray:
-        """Every product's raw mass under its answer at `setting`'s confidence temperature."""
-        found = self._classifier.candidates(self._views[setting.glossary], setting.classifier, 1)
-        return np.array([answer[0][1] for answer in found])
+        """Every product's raw mass under its answer at `setting`'s confidence temperature (computed once per
+        setting: each fold's choice and the final one look at the same few)."""
+        if setting not in self._confidence_masses:
+            found = self._classifier.candidates(self._views[setting.glossary], setting.classifier, 1)
+            self._confidence_masses[setting] = np.array([answer[0][1] for answer in found])
+        return self._confidence_masses[setting]
 
     def calibration(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> Calibration:
         """Isotonic map from the raw tree mass to the share of right answers, fitted on these products."""

@@ -31,6 +31,16 @@ class Candidate:
     category: str  # a full taxonomy path
     confidence: float
 
+    @classmethod
+    def listed(cls, entries: object) -> tuple[Candidate, ...]:
+        """Candidates from their JSON form, a list of {"category", "confidence"}; ValueError when it is not that."""
+        if not isinstance(entries, list):
+            raise ValueError("candidates are not a JSON list")
+        try:
+            return tuple(cls(str(entry["category"]), float(entry["confidence"])) for entry in entries)
+        except (TypeError, KeyError) as error:
+            raise ValueError(f"a candidate is not a {{category, confidence}} object: {error!r}") from error
+
 
 @dataclass(frozen=True)
 class CategoryCandidates:
@@ -51,8 +61,7 @@ class CategoryCandidates:
     def from_json(cls, text: str) -> CategoryCandidates:
         try:
             data = json.loads(text)
-            candidates = tuple(Candidate(str(c["category"]), float(c["confidence"])) for c in data["candidates"])
-            return cls(candidates, str(data.get("simplified_description", "")))
+            return cls(Candidate.listed(data["candidates"]), str(data.get("simplified_description", "")))
         except (ValueError, TypeError, KeyError) as error:
             raise EngineError(f"unreadable category candidates: {error}") from error
 

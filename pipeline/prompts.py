@@ -110,12 +110,13 @@ def read_json_block(prompt: str, tag: str) -> object:
 
 def candidates_from_prompt(prompt: str) -> tuple[Candidate, ...]:
     """The candidates block's paths and confidences; none when the prompt has no such block."""
-    if read_block(prompt, CANDIDATES_TAG) is None:
+    body = read_block(prompt, CANDIDATES_TAG)
+    if body is None:
         return ()
-    listed = read_json_block(prompt, CANDIDATES_TAG)
-    if not isinstance(listed, list):
-        raise ModelOutputError(f"<{CANDIDATES_TAG}> block is not a JSON list")
-    return tuple(Candidate(str(c["category"]), float(c["confidence"])) for c in listed)
+    try:
+        return Candidate.listed(json.loads(body))
+    except ValueError as error:
+        raise ModelOutputError(f"<{CANDIDATES_TAG}> block is unreadable: {error}") from error
 
 
 def product_from_prompt(prompt: str) -> Mapping[str, str]:

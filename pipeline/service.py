@@ -123,7 +123,8 @@ class CandidateRequests:
         self.default_top_k = int(parameters["default_top_k"])
 
     def decode(self, raw: Mapping[str, bytes | None], top_k: int) -> CandidateRequest:
-        """`top_k` as sent, or `default_top_k` for a request that sends none."""
+        """The request's product, checked and cut as the prompt reads it, and its `top_k` (each adapter passes
+        `default_top_k` for a request that sends none)."""
         return CandidateRequest(product_from_raw(raw, None, self.limits).product.text_fields(), top_k)
 
 

@@ -22,7 +22,7 @@ from catalogvlm.pipeline.chain import ChainSettings, NullObserver, ProductUnders
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier
 from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
-from catalogvlm.pipeline.errors import InvalidInput
+from catalogvlm.pipeline.errors import EngineError, InvalidInput, ModelOutputError
 from catalogvlm.pipeline.service import ProductUnderstandingService, cascade_threshold
 
 CANDLES = "Home & Garden > Decor > Home Fragrances > Candles"
@@ -183,6 +183,17 @@ def test_an_impossible_top_k_is_that_request_s_own_error(lexical_retriever):
 def test_candidates_round_trip_as_json():
     found = CategoryCandidates((Candidate(CANDLES, 0.75), Candidate(DIFFUSERS, 0.125)), "A candle.")
     assert CategoryCandidates.from_json(found.to_json()) == found
+
+
+@pytest.mark.parametrize(
+    "body", ['{"category": "x"}', '[{"category": "x"}]', '["x"]', '[{"category": "x", "confidence": "high"}]']
+)
+def test_an_unreadable_candidates_block_or_answer_is_a_retryable_error(body):
+    prompt = prompts.chat(prompts.SYSTEM, prompts.block(prompts.CANDIDATES_TAG, body))
+    with pytest.raises(ModelOutputError, match="category_candidates"):
+        prompts.candidates_from_prompt(prompt)
+    with pytest.raises(EngineError, match="unreadable category candidates"):
+        CategoryCandidates.from_json(f'{{"candidates": {body}}}')
 
 
 def test_candidate_recall_by_hand():

@@ -88,7 +88,7 @@ class CpuVlmEngine:
             candidates = prompts.candidates_from_prompt(request.prompt)
             summary = self._image_summary(request.image)
             return _Reading(fields, summary, None if menu is None else json.loads(menu), candidates)
-        except (ModelOutputError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        except (ModelOutputError, json.JSONDecodeError) as error:
             return EngineError(f"the prompt carries no readable <product> block or menu: {error}")
         except PipelineError as error:  # an image the engine cannot decode
             return error

@@ -15,7 +15,7 @@ from catalogvlm.taxonomy import Category, load_taxonomy
 from ..candidates import Candidate, CandidateRequest, CategoryCandidates
 from ..errors import EngineError, InvalidInput, PipelineError
 from .calibration import EngineSettings
-from .categories import CategoryClassifier
+from .categories import CategoryClassifier, CategoryViews
 from .descriptions import simplify
 from .embeddings import CategoryEmbeddingCache
 from .glossary import with_glosses
@@ -49,8 +49,12 @@ class CategoryRetriever:
 
     def ranked(self, products: Sequence[Mapping[str, str]], top_k: int) -> list[list[tuple[Category, float]]]:
         """Each product's `top_k` candidate categories with their calibrated confidences, its answer first."""
+        glossary = self._settings.glossary
+        return self.ranked_in(self._classifier.views([with_glosses(f) if glossary else f for f in products]), top_k)
+
+    def ranked_in(self, views: CategoryViews, top_k: int) -> list[list[tuple[Category, float]]]:
+        """`ranked` from views already computed (glossed or not, as these settings read products)."""
         settings = self._settings
-        views = self._classifier.views([with_glosses(f) if settings.glossary else f for f in products])
         return [
             [(category, settings.calibration.confidence(mass)) for category, mass in found]
             for found in self._classifier.candidates(views, settings.classifier, top_k)
