@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
@@ -11,11 +12,29 @@ from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
 
 from .budget import BudgetSettings, TokenBudget, estimate_memory, measure_budget
-from .engines import TRITON_TRTLLM_IMAGE, TRTLLM_RELEASE, EngineLayout, build_steps, gpu_repository_values, run_steps
+from .engines import (
+    ENGINE_TRITON_IMAGE,
+    ENGINE_TRTLLM_RELEASE,
+    BuildStep,
+    EngineLayout,
+    engine_build_steps,
+    engine_repository_values,
+    llmapi_build_steps,
+    llmapi_repository_values,
+    run_steps,
+)
+from .llmapi import MODELOPT_EXAMPLES_DIR, TRITON_LLMAPI_IMAGE, LlmApiLimits
 from .repository import PROFILES, parse_assignments, render_repository
 from .validation import validate_repository
 
-DEFAULT_TRTLLM_EXAMPLES = Path("/app/tensorrt_llm/examples")  # where docker/Dockerfile puts TensorRT-LLM
+GPU_PROFILES = ("gpu", "gpu-engine")
+# Where each profile's image (docker/Dockerfile, docker/Dockerfile.engine) has the scripts build-engines runs.
+DEFAULT_EXAMPLES = {"gpu": Path(MODELOPT_EXAMPLES_DIR), "gpu-engine": Path("/app/tensorrt_llm/examples")}
+DEFAULT_MAX_BATCH_SIZE = {"gpu": LlmApiLimits(0).max_batch_size, "gpu-engine": BudgetSettings().max_batch_size}
+IMAGES = {
+    "gpu": f"{TRITON_LLMAPI_IMAGE} with its TensorRT-LLM (LLM API, PyTorch backend) and ModelOpt",
+    "gpu-engine": f"TensorRT-LLM {ENGINE_TRTLLM_RELEASE} ({ENGINE_TRITON_IMAGE}), legacy engine path",
+}
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -35,14 +54,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def _register_build_engines(subcommands: argparse._SubParsersAction) -> None:
     defaults = BudgetSettings()
     engines = subcommands.add_parser(
-        "build-engines", help="build the FP8 Qwen2-VL engines and render the gpu repository for them"
+        "build-engines",
+        help="export Qwen2-VL in FP8 for a GPU profile (gpu: ModelOpt checkpoint; gpu-engine: TensorRT engines) "
+        "and render its repository",
     )
+    engines.add_argument("--profile", choices=GPU_PROFILES, default="gpu")
     engines.add_argument("--hf-model", type=Path, required=True, help="Hugging Face Qwen2-VL checkpoint folder")
     engines.add_argument("--out", type=Path, required=True)
     engines.add_argument("--tokenizer-dir", type=Path, help="default: --hf-model")
-    engines.add_argument("--trtllm-examples", type=Path, default=DEFAULT_TRTLLM_EXAMPLES)
+    engines.add_argument(
+        "--examples", type=Path, help="ModelOpt's examples (gpu) or TensorRT-LLM's (gpu-engine); default: the image's"
+    )
     engines.add_argument("--taxonomy", metavar="DIR")
-    engines.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
+    engines.add_argument(
+        "--max-batch-size", type=int, help="sequences in flight (gpu, default 64) or the engines' batch (gpu-engine, 8)"
+    )
     engines.add_argument("--max-pixels", type=int, default=defaults.max_pixels)
     engines.add_argument("--max-product-tokens", type=int, default=defaults.max_product_tokens)
     engines.add_argument("--max-output-tokens", type=int, default=defaults.max_output_tokens)
@@ -74,8 +100,9 @@ def _build_cache(args: argparse.Namespace) -> int:
 def _build_engines(args: argparse.Namespace) -> int:
     checkpoint = Qwen2VLCheckpoint.from_dir(args.hf_model)
     tokenizer_dir = args.tokenizer_dir or args.hf_model
+    max_batch_size = args.max_batch_size or DEFAULT_MAX_BATCH_SIZE[args.profile]
     settings = BudgetSettings(
-        args.max_batch_size, args.max_pixels, args.max_product_tokens, args.max_output_tokens, args.candidates_top_k
+        max_batch_size, args.max_pixels, args.max_product_tokens, args.max_output_tokens, args.candidates_top_k
     )
     taxonomy_path = taxonomy_dir(args.taxonomy)
     budget = measure_budget(
@@ -84,28 +111,40 @@ def _build_engines(args: argparse.Namespace) -> int:
         Qwen2VLImageSettings(max_pixels=settings.max_pixels),
         settings,
     )
-    print(f"# TensorRT-LLM {TRTLLM_RELEASE} ({TRITON_TRTLLM_IMAGE}): run inside docker/Dockerfile's image")
-    print(_budget_report(budget, checkpoint, args.gpu_gib))
-    layout = EngineLayout(args.hf_model, args.out, args.trtllm_examples)
-    steps = build_steps(layout, budget, taxonomy_path, args.calib_size)
-    values = {"taxonomy_dir": str(taxonomy_path), **gpu_repository_values(layout, budget, tokenizer_dir)}
+    print(f"# {IMAGES[args.profile]}: run inside its image (docker/)")
+    layout = EngineLayout(args.hf_model, args.out, args.examples or DEFAULT_EXAMPLES[args.profile])
+    steps, values, kv_fraction = _profile_build(args, layout, budget, taxonomy_path, tokenizer_dir)
+    print(_budget_report(budget, checkpoint, args.gpu_gib, kv_fraction))
+    values = {"taxonomy_dir": str(taxonomy_path), **values}
     if args.dry_run:
         print("\n\n".join(step.render() for step in steps))
-        sets = " ".join(f"--set {key}={value}" for key, value in values.items() if key != "taxonomy_dir")
+        sets = " ".join(f"--set {key}={shlex.quote(value)}" for key, value in values.items() if key != "taxonomy_dir")
         print(
-            f"\n# the gpu repository for these engines\ncatalogvlm render-repo --profile gpu --out {layout.repository} "
-            f"--taxonomy {taxonomy_path} {sets}"
+            f"\n# the {args.profile} repository for them\ncatalogvlm render-repo --profile {args.profile} "
+            f"--out {layout.repository} --taxonomy {taxonomy_path} {sets}"
         )
         return 0
     run_steps(steps)
-    render_repository("gpu", layout.repository, values)
+    render_repository(args.profile, layout.repository, values)
     validate_repository(layout.repository)
-    print(f"engines in {args.out}; repository in {layout.repository} (validated)")
+    print(f"{args.profile} artifacts in {args.out}; repository in {layout.repository} (validated)")
     return 0
 
 
-def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: float) -> str:
-    memory = estimate_memory(checkpoint, gpu_gib)
+def _profile_build(
+    args: argparse.Namespace, layout: EngineLayout, budget: TokenBudget, taxonomy_path: Path, tokenizer_dir: Path
+) -> tuple[list[BuildStep], dict[str, str], float]:
+    """The profile's steps, its repository's values, and the KV-cache memory fraction it runs with."""
+    if args.profile == "gpu":
+        limits = LlmApiLimits(max_seq_len=budget.max_seq_len, max_batch_size=budget.settings.max_batch_size)
+        steps = llmapi_build_steps(layout, limits, taxonomy_path, args.calib_size)
+        return steps, llmapi_repository_values(layout, limits, args.candidates_top_k), limits.free_gpu_memory_fraction
+    steps = engine_build_steps(layout, budget, taxonomy_path, args.calib_size)
+    return steps, engine_repository_values(layout, budget, tokenizer_dir), 0.9
+
+
+def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: float, kv_fraction: float) -> str:
+    memory = estimate_memory(checkpoint, gpu_gib, kv_fraction)
     s = budget.settings
     rows = [
         ("visual tokens per image", f"{budget.visual_tokens_per_image} (max_pixels {s.max_pixels:,})"),

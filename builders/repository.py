@@ -21,6 +21,8 @@ from catalogvlm.pipeline.contract import CANDIDATES_MODEL
 from catalogvlm.pipeline.limits import Limits
 from catalogvlm.taxonomy import TaxonomyError, release_of
 
+from .llmapi import LLMAPI_MODEL_DIR, LLMAPI_MODEL_FILES, LlmApiLimits, options_yaml
+
 TEMPLATE_SUFFIX = ".tmpl"
 # Shipped as package data: the same paths from a checkout (editable install) and from an installed wheel.
 MODEL_SOURCES = Path(str(files("catalogvlm.model_repository")))
@@ -39,6 +41,9 @@ class ServedModel:
     # More files for the model folder, e.g. {"1/my_engine.py": path}: Triton puts the version folder on the
     # model's import path, so an `engine_factory` can name a module shipped beside model.py.
     files: Mapping[str, Path] = field(default_factory=dict)
+    # Symbolic links to files of the serving image, e.g. {"1/model.py": "${llmapi_model_dir}/model.py"}: NVIDIA's
+    # own model code is linked where the image has it, never copied into this repository. Targets are templates.
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ _PIPELINE_DEFAULTS = {
     "max_inflight_image_mib": "512",
     "validate_instances": "1",
     "vlm_model_name": "vlm",
+    "vlm_protocol": "catalogvlm",
     "vlm_timeout_ms": "0",
     "max_retries_per_stage": "2",
     "category_max_tokens": "256",
@@ -85,9 +91,11 @@ NO_RETRIEVAL = {"candidates_top_k": "0"}
 GPU_HF_MODEL_DIR = "/models/Qwen2-VL-7B-Instruct"
 GPU_ENGINE_ROOT = "/engines/qwen2-vl-7b"
 GPU_EMBEDDINGS = "category_embeddings"  # category_candidates' embeddings beside the engines (built on the CPU)
+GPU_FP8_CHECKPOINT = "checkpoint_fp8"  # ModelOpt's FP8 export (gpu) or TensorRT-LLM's FP8 checkpoint (gpu-engine)
+LLMAPI_MODEL = "tensorrt_llm"  # NVIDIA's LLM-API model, as NVIDIA names it
 # The token budget `build-engines` measures for its default settings (tests/test_gpu_profile.py re-measures it).
-GPU_DEFAULT_MAX_INPUT_LEN = 4500
-GPU_DEFAULT_MAX_SEQ_LEN = 5012
+GPU_DEFAULT_MAX_INPUT_LEN = 4517
+GPU_DEFAULT_MAX_SEQ_LEN = 5029
 GPU_DEFAULT_MAX_PIXELS = 28 * 28 * 512
 
 
@@ -140,6 +148,28 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu",
+        models=(
+            *_pipeline_models(),
+            ServedModel(
+                LLMAPI_MODEL,
+                MODEL_SOURCES / "llmapi",
+                links={f"1/{name}": f"${{llmapi_model_dir}}/{name}" for name in LLMAPI_MODEL_FILES},
+            ),
+        ),
+        defaults={
+            **_PIPELINE_DEFAULTS,
+            "vlm_model_name": LLMAPI_MODEL,
+            "vlm_protocol": "llmapi",
+            "llmapi_model_dir": LLMAPI_MODEL_DIR,
+            "llmapi_checkpoint_dir": f"{GPU_ENGINE_ROOT}/{GPU_FP8_CHECKPOINT}",
+            "llm_api_options": options_yaml(LlmApiLimits(max_seq_len=GPU_DEFAULT_MAX_SEQ_LEN)),
+            "embeddings_dir": f"{GPU_ENGINE_ROOT}/{GPU_EMBEDDINGS}",  # build-engines builds it there
+            **_limit_defaults(),
+        },
+        required=("taxonomy_dir",),
+    ),
+    "gpu-engine": Profile(
+        name="gpu-engine",
         models=(
             *_pipeline_models(),
             ServedModel("vlm", ENSEMBLE_SOURCES / "vlm"),
@@ -195,6 +225,9 @@ def render_repository(
     models = tuple(m for m in profile.models if m.name not in replaced) + extra_models
     templates = {model.name: _templates(model) for model in models}
     used = {identifier for found in templates.values() for _, t in found for identifier in t.get_identifiers()}
+    used |= {
+        i for model in models for target in model.links.values() for i in string.Template(target).get_identifiers()
+    }
     # What a caller set beyond the profile's own inputs (a misspelt --set key is an error); a profile default
     # or input may go unused when an extra model replaces the one that read it.
     given = (set(values) - set(profile.required)).union(*(m.values for m in models))
@@ -210,10 +243,12 @@ def render_repository(
         shutil.copytree(model.source, target, ignore=shutil.ignore_patterns("__pycache__", f"*{TEMPLATE_SUFFIX}"))
         for relative, source in model.files.items():
             shutil.copy2(source, target / relative)
+        model_values = {**merged, **model.values, "model_name": model.name}
         for relative, template in templates[model.name]:
-            model_values = {**merged, **model.values, "model_name": model.name}
             text = fill(template, model_values, f"{model.name}/{relative}")
             (target / relative.removesuffix(TEMPLATE_SUFFIX)).write_text(text, encoding="utf-8")
+        for relative, link in model.links.items():
+            (target / relative).symlink_to(fill(string.Template(link), model_values, f"{model.name}/{relative}"))
     return RenderedRepository(out_dir, profile_name, tuple(m.name for m in models), merged)
 
 

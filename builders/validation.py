@@ -4,7 +4,9 @@ Configs are parsed with Triton's own `model_config.proto` (tritonclient's model_
 checked with Triton's rules (ensemble_utils.cc in triton-inference-server/core): every step's model exists,
 its mapped names exist, its required inputs are mapped, tensors agree in data type and in shape (a non-batching
 shape may spell out the batch dimension), the ensemble batches no more than its models, and every tensor a step
-reads is produced upstream. The BLS's calls to `vlm` are checked against pipeline/contract.py.
+reads is produced upstream. The BLS's calls are checked against pipeline/contract.py in the protocol its
+`vlm_protocol` names. NVIDIA's LLM-API model (the gpu profile's `vlm`) is checked against the reference extract of
+NVIDIA's own files (builders/reference/): its tensors, and its model.yaml's keys and triton_config.
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from catalogvlm.errors import ConfigurationError
-from catalogvlm.pipeline.contract import CANDIDATES_INPUTS, CANDIDATES_OUTPUTS, VLM_INPUTS, VLM_OUTPUTS, TensorSpec
+from catalogvlm.pipeline.contract import CANDIDATES_INPUTS, CANDIDATES_OUTPUTS, VLM_PROTOCOLS, TensorSpec
+
+from .llmapi import KV_CACHE_ARGUMENTS, LLM_ARGUMENTS, nvidia_reference
 
 PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 BLS_MODEL = "product_understanding"
-# The models the BLS calls: the parameter naming each, and the tensors it sends and reads.
-BLS_CALLS = (
-    ("vlm_model_name", VLM_INPUTS, VLM_OUTPUTS),
-    ("candidates_model_name", CANDIDATES_INPUTS, CANDIDATES_OUTPUTS),
-)
+LLMAPI_SETTINGS = "1/model.yaml"  # what marks NVIDIA's LLM-API model in a repository
 
 
 class RepositoryInvalid(ConfigurationError, ValueError):
@@ -81,6 +82,7 @@ def validate_repository(repository: Path) -> dict[str, pb.ModelConfig]:
         for problem in _ensemble(config, configs)
     ]
     problems += _bls_calls(configs)
+    problems += [p for name, config in configs.items() for p in _llmapi_model(Path(repository) / name, config)]
     if problems:
         raise RepositoryInvalid(problems)
     return configs
@@ -170,22 +172,91 @@ def _step_inputs(ensemble: str, step, model: pb.ModelConfig, tensors: dict[str, 
 
 
 def _bls_calls(configs: dict[str, pb.ModelConfig]) -> list[str]:
-    """Each model the BLS calls is in the repository, batches, and has the contract the BLS uses."""
+    """Each model the BLS calls is in the repository, batches as the protocol says, and has its tensors."""
     if BLS_MODEL not in configs:
         return [f"{BLS_MODEL} is not in the repository"]
+    parameters = configs[BLS_MODEL].parameters
+    protocol = VLM_PROTOCOLS.get(parameters["vlm_protocol"].string_value)
+    if protocol is None:
+        return [f"{BLS_MODEL}: vlm_protocol must be one of {', '.join(VLM_PROTOCOLS)}"]
+    calls = (
+        (
+            parameters["vlm_model_name"].string_value,
+            "vlm_model_name",
+            protocol.inputs,
+            protocol.outputs,
+            protocol.batching,
+        ),
+        (
+            parameters["candidates_model_name"].string_value,
+            "candidates_model_name",
+            CANDIDATES_INPUTS,
+            CANDIDATES_OUTPUTS,
+            True,
+        ),
+    )
     problems = []
-    for parameter, inputs, outputs in BLS_CALLS:
-        target = configs[BLS_MODEL].parameters[parameter].string_value
+    for target, parameter, inputs, outputs, batching in calls:
         model = configs.get(target)
         if model is None:
             problems.append(f"{BLS_MODEL} calls {target!r} ({parameter}), which is not in the repository")
-        elif model.max_batch_size < 1:
+        elif batching and model.max_batch_size < 1:
             problems.append(f"{BLS_MODEL} sends {target} batches of one, but {target} has max_batch_size 0")
+        elif not batching and model.max_batch_size > 0:
+            problems.append(f"{BLS_MODEL} sends {target} tensors without a batch dimension, but it batches")
         else:
             problems += _contract(target, model.input, inputs, "input") + _contract(
                 target, model.output, outputs, "output"
             )
     return problems
+
+
+def _llmapi_model(folder: Path, config: pb.ModelConfig) -> list[str]:
+    """NVIDIA's LLM-API model as its own files at the pinned release have it: the same tensors, a model.yaml of
+    known keys whose triton_config agrees with the config (NVIDIA's model sets both from it at load time)."""
+    if not (folder / LLMAPI_SETTINGS).is_file():
+        return []
+    where = f"{folder.name}/{LLMAPI_SETTINGS}"
+    reference = nvidia_reference()
+    try:
+        settings = yaml.safe_load((folder / LLMAPI_SETTINGS).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        return [f"{where}: not YAML: {error}"]
+    problems = _same_tensors(folder.name, config, reference)
+    unknown = set(settings) - set(reference["model_yaml_keys"]) - LLM_ARGUMENTS
+    unknown |= {f"kv_cache_config.{k}" for k in set(settings.get("kv_cache_config", {})) - KV_CACHE_ARGUMENTS}
+    unknown |= {
+        f"triton_config.{k}" for k in set(settings.get("triton_config", {})) - set(reference["triton_config_keys"])
+    }
+    problems += [f"{where}: {key} is not a key NVIDIA's model or the LLM API reads" for key in sorted(unknown)]
+    triton_config = settings.get("triton_config", {})
+    if triton_config.get("max_batch_size") != config.max_batch_size:
+        problems.append(f"{where}: triton_config.max_batch_size differs from config.pbtxt's {config.max_batch_size}")
+    if bool(triton_config.get("decoupled")) != config.model_transaction_policy.decoupled:
+        problems.append(f"{where}: triton_config.decoupled differs from config.pbtxt's transaction policy")
+    if settings.get("backend") != "pytorch":
+        problems.append(f"{where}: backend must be pytorch (the LLM API's supported backend)")
+    return problems
+
+
+def _same_tensors(model: str, config: pb.ModelConfig, reference: dict) -> list[str]:
+    declared = {
+        "inputs": {t.name: _described(t, t.optional) for t in config.input},
+        "outputs": {t.name: _described(t, False) for t in config.output},  # outputs have no `optional`
+    }
+    problems = []
+    for kind, tensors in declared.items():
+        expected = {t["name"]: {k: t[k] for k in ("data_type", "dims", "optional")} for t in reference[kind]}
+        for name in sorted(expected.keys() | tensors.keys()):
+            if expected.get(name) != tensors.get(name):
+                problems.append(
+                    f"{model} {kind[:-1]} {name}: {tensors.get(name)} here, NVIDIA's model has {expected.get(name)}"
+                )
+    return problems
+
+
+def _described(tensor, optional: bool) -> dict:
+    return {"data_type": pb.DataType.Name(tensor.data_type), "dims": list(tensor.dims), "optional": optional}
 
 
 def _contract(model: str, declared: Iterable, expected: tuple[TensorSpec, ...], kind: str) -> list[str]:

@@ -101,7 +101,7 @@ class Product:
 class TensorSpec:
     name: str
     data_type: str  # Triton's TYPE_* name
-    dims: tuple[int, ...]  # without the batch dimension: `vlm` batches in every profile
+    dims: tuple[int, ...]  # without the batch dimension of a batching model
     optional: bool = False
 
 
@@ -113,6 +113,41 @@ VLM_INPUTS = (
 VLM_OUTPUTS = (TensorSpec("text_output", "TYPE_STRING", (1,)),)
 TEXT_INPUT, IMAGE_INPUT, MAX_TOKENS_INPUT = (spec.name for spec in VLM_INPUTS)
 (TEXT_OUTPUT,) = (spec.name for spec in VLM_OUTPUTS)
+
+# NVIDIA's TensorRT-LLM LLM-API Triton model (triton_backend/all_models/llmapi/tensorrt_llm), which the gpu profile
+# serves in the `vlm` slot unchanged: the BLS speaks its own tensors. It has no batch dimension (max_batch_size 0)
+# and needs none: each request becomes a task on the LLM API's event loop, so the executor batches products in
+# flight. The names are checked against NVIDIA's files at the pinned release (builders/reference/).
+LLMAPI_INPUTS = (
+    TensorSpec("text_input", "TYPE_STRING", (-1,)),
+    TensorSpec("image_url", "TYPE_STRING", (-1,), optional=True),  # http(s) or data: URIs, one per image
+    TensorSpec("sampling_param_max_tokens", "TYPE_INT32", (1,), optional=True),
+    TensorSpec("sampling_param_temperature", "TYPE_FP32", (1,), optional=True),
+)
+LLMAPI_OUTPUTS = (TensorSpec("text_output", "TYPE_STRING", (-1,)),)
+(LLMAPI_TEXT_OUTPUT,) = (spec.name for spec in LLMAPI_OUTPUTS)
+LLMAPI_TEXT_INPUT, LLMAPI_IMAGE_INPUT, LLMAPI_MAX_TOKENS_INPUT, LLMAPI_TEMPERATURE_INPUT = (
+    spec.name for spec in LLMAPI_INPUTS
+)
+
+
+@dataclass(frozen=True)
+class VlmProtocol:
+    """The tensors the BLS exchanges with the model in the `vlm` slot (product_understanding's `vlm_protocol`)."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    batching: bool  # the model has a batch dimension (max_batch_size > 0)
+
+
+VLM_PROTOCOLS = {
+    protocol.name: protocol
+    for protocol in (
+        VlmProtocol("catalogvlm", VLM_INPUTS, VLM_OUTPUTS, batching=True),  # the CPU engine, the gpu-engine ensemble
+        VlmProtocol("llmapi", LLMAPI_INPUTS, LLMAPI_OUTPUTS, batching=False),  # NVIDIA's LLM-API model
+    )
+}
 
 
 # category_candidates: the retrieval step every profile runs before stage 1 (the candidates put in the prompt,

@@ -10,6 +10,8 @@ decoded images are held at once, so concurrency cannot multiply peak memory with
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import threading
 import warnings
@@ -159,3 +161,23 @@ def image_format(data: bytes) -> str:
         return Image.open(io.BytesIO(data)).format or "image"
     except (UnidentifiedImageError, OSError):
         return "image"
+
+
+def data_url(image: bytes) -> str:
+    """`data:image/<format>;base64,...`: how both GPU routes hand an image to TensorRT-LLM (NVIDIA's Triton model
+    and Dynamo's workers accept inline data URIs and refuse server-side paths)."""
+    with Image.open(io.BytesIO(image)) as opened:
+        mime = opened.get_format_mimetype() or "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+
+
+def image_digest(image: bytes) -> bytes:
+    """64 bits of BLAKE2b of the image's bytes: the image's identity wherever a KV cache must tell images apart."""
+    return hashlib.blake2b(image, digest_size=8).digest()
+
+
+def image_key(image: bytes) -> str:
+    """The digest as text. Written in the prompt before the image's pad tokens, it makes two different images
+    differ in the tokens KV-cache block reuse hashes (which see every image as the same pads: TensorRT-LLM issue
+    #14125), while one image sent again still reuses its blocks."""
+    return image_digest(image).hex()

@@ -16,6 +16,7 @@ from catalogvlm.taxonomy import MenuAttribute
 
 from .candidates import Candidate
 from .errors import ModelOutputError
+from .images import image_key
 from .product import Product
 
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -87,7 +88,7 @@ def _product_blocks(product: Product) -> list[str]:
     fields = {name: _CONTROL_TOKEN.sub("", value) for name, value in product.text_fields().items()}
     blocks = [block("product", json.dumps(fields, ensure_ascii=False))]
     if product.image is not None:
-        blocks.append(block("image", IMAGE_PLACEHOLDER))
+        blocks.append(block("image", f"key {image_key(product.image)}\n{IMAGE_PLACEHOLDER}"))
     return blocks
 
 

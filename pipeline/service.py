@@ -27,6 +27,8 @@ from .result_cache import ResultCache
 MAX_CATEGORIES_PER_REQUEST = 1024
 # product_understanding's grounding and cascade (chain.py), and the model that gives the candidates.
 CANDIDATES_MODEL_PARAMETER = "candidates_model_name"
+# The tensors the model in the `vlm` slot speaks (contract.VLM_PROTOCOLS): ours, or NVIDIA's LLM-API model's.
+VLM_PROTOCOL_PARAMETER = "vlm_protocol"
 CANDIDATES_TOP_K_PARAMETER = "candidates_top_k"
 CASCADE_THRESHOLD_PARAMETER = "cascade_threshold"
 CASCADE_OFF = "off"

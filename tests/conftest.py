@@ -60,8 +60,9 @@ SCRIPTED_ENGINE = "engine_doubles:ScriptedEngine"
 SLOW_MAX_INFLIGHT = 6
 
 
-def engine_double_models():
-    """The scripted engine (tests/engine_doubles.py) behind two more product_understanding models."""
+def engine_double_models(backend: str):
+    """The scripted engine (tests/engine_doubles.py) behind more product_understanding models; on Triton also a
+    stand-in of NVIDIA's LLM-API model (the gpu profile's `vlm`, a Triton model Dynamo does not serve)."""
     from catalogvlm.builders.repository import MODEL_SOURCES, ServedModel
 
     def engine(name: str, instances: int) -> ServedModel:
@@ -73,6 +74,17 @@ def engine_double_models():
     def pipeline(name: str, vlm: str, **values: str) -> ServedModel:
         return ServedModel(name, MODEL_SOURCES / "product_understanding", values={"vlm_model_name": vlm, **values})
 
+    # NVIDIA's LLM-API model as the gpu profile renders it (config.pbtxt, model.yaml), its model.py a stand-in.
+    llmapi = ServedModel(
+        "llmapi_vlm",
+        MODEL_SOURCES / "llmapi",
+        values={"llmapi_checkpoint_dir": "/engines/unused", "llm_api_options": "max_seq_len: 5029"},
+        files={
+            "1/model.py": TEST_MODELS / "gpu_standins" / "llmapi" / "model.py",
+            "1/engine_doubles.py": TESTS_DIR / "engine_doubles.py",
+        },
+    )
+
     return (
         engine("scripted_vlm", 1),
         engine("parallel_vlm", 4),
@@ -80,6 +92,10 @@ def engine_double_models():
         pipeline("product_understanding_slow", "parallel_vlm", bls_instances="1", max_inflight=f"{SLOW_MAX_INFLIGHT}"),
         # The cost cascade at τ = 0: retrieval answers every product's stage 1, the scripted engine only stage 2.
         pipeline("product_understanding_cascade", "scripted_vlm", cascade_threshold="0"),
+    ) + (
+        (llmapi, pipeline("product_understanding_llmapi", "llmapi_vlm", vlm_protocol="llmapi"))
+        if backend == "triton"
+        else ()
     )
 
 
@@ -96,7 +112,7 @@ def server(request, tmp_path_factory):
             backend=backend,
             repository=root / "repository",
             log_file=log_file,
-            extra_models=engine_double_models(),
+            extra_models=engine_double_models(backend),
         ) as s:
             s.backend = backend
             yield s

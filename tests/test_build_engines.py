@@ -1,14 +1,19 @@
-"""`catalogvlm build-engines --dry-run`: complete commands, limits derived from the measured budget."""
+"""`catalogvlm build-engines --dry-run`: complete commands, limits derived from the measured budget, for the gpu
+profile (ModelOpt's FP8 export for NVIDIA's LLM-API model) and the legacy gpu-engine profile (TensorRT engines)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 
+import yaml
+
 from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
-from catalogvlm.builders.engines import limit_position_embeddings
-from catalogvlm.cli import main
+from catalogvlm.builders.engines import PROCESSOR_FILES, copy_processor_files, limit_position_embeddings
+from catalogvlm.builders.repository import GPU_DEFAULT_MAX_SEQ_LEN
+from catalogvlm.cli import build_parser, main
 
 CHECKPOINT = QWEN2VL_7B_CONFIG
 
@@ -28,8 +33,36 @@ def flag(output: str, command: str, name: str) -> str:
     return re.search(rf"--{name} (\S+)", line).group(1)
 
 
-def test_dry_run_prints_a_complete_consistent_build(capsys, tmp_path, qwen_tokenizer_dir):
+def test_gpu_dry_run_exports_one_fp8_checkpoint_for_triton_and_dynamo(capsys, tmp_path, qwen_tokenizer_dir):
     out = dry_run(capsys, tmp_path, qwen_tokenizer_dir)
+    ptq = next(line for line in out.splitlines() if "hf_ptq.py" in line)
+    assert ptq.startswith("python3 /opt/modelopt/examples/llm_ptq/hf_ptq.py --pyt_ckpt_path")
+    assert "--qformat fp8 --kv_cache_qformat fp8 --calib_size 512" in ptq
+    assert f"--export_path {tmp_path / 'engines' / 'checkpoint_fp8'}" in ptq
+    assert "trtllm-build" not in out  # the PyTorch backend loads the export as it is
+    render = shlex.split(out[out.index("catalogvlm render-repo --profile gpu ") :])
+    args = build_parser().parse_args(render[1:])
+    values = dict(value.split("=", 1) for value in args.values)
+    assert values["llmapi_checkpoint_dir"] == str(tmp_path / "engines" / "checkpoint_fp8")
+    options = yaml.safe_load(values["llm_api_options"])  # the same options Dynamo's workers load from the file
+    assert options["max_seq_len"] == GPU_DEFAULT_MAX_SEQ_LEN and options["max_batch_size"] == 64
+    assert f"the LLM API's options in {tmp_path / 'engines' / 'llm_api_options.yaml'}" in out
+
+
+def test_processor_files_join_the_export(tmp_path):
+    hf, export = tmp_path / "hf", tmp_path / "export"
+    hf.mkdir(), export.mkdir()
+    (hf / "preprocessor_config.json").write_text("{}")
+    (export / "generation_config.json").write_text("exported")
+    (hf / "generation_config.json").write_text("original")
+    copy_processor_files(hf, export)
+    assert (export / "preprocessor_config.json").read_text() == "{}"
+    assert (export / "generation_config.json").read_text() == "exported"  # the export's own file is kept
+    assert not (export / "chat_template.json").exists() and "chat_template.json" in PROCESSOR_FILES
+
+
+def test_engine_dry_run_prints_a_complete_consistent_build(capsys, tmp_path, qwen_tokenizer_dir):
+    out = dry_run(capsys, tmp_path, qwen_tokenizer_dir, "--profile", "gpu-engine")
     quantize = next(line for line in out.splitlines() if "quantize.py" in line)
     assert "--qformat fp8 --kv_cache_dtype fp8 --calib_size 512" in quantize
     assert "/app/tensorrt_llm/examples/quantization/quantize.py" in quantize
@@ -45,7 +78,7 @@ def test_dry_run_prints_a_complete_consistent_build(capsys, tmp_path, qwen_token
         and flag(out, "python3 /app/tensorrt_llm/examples/models", "max_hw_dims") == "2048"
     )
     # the repository is rendered against the same engines and limits
-    render = next(line for line in out.splitlines() if line.startswith("catalogvlm render-repo --profile gpu"))
+    render = next(line for line in out.splitlines() if line.startswith("catalogvlm render-repo --profile gpu-engine"))
     assert f"--set max_input_len={max_input}" in render and f"--set max_seq_len={max_seq}" in render
     assert f"--set engine_dir={tmp_path / 'engines' / 'llm'}" in render
     assert f"max_position_embeddings in {tmp_path / 'engines' / 'checkpoint_fp8' / 'config.json'}" in out
@@ -53,8 +86,11 @@ def test_dry_run_prints_a_complete_consistent_build(capsys, tmp_path, qwen_token
 
 
 def test_limits_follow_the_flags(capsys, tmp_path, qwen_tokenizer_dir):
-    base = dry_run(capsys, tmp_path, qwen_tokenizer_dir)
-    out = dry_run(capsys, tmp_path, qwen_tokenizer_dir, "--max-batch-size", "4", "--max-pixels", str(28 * 28 * 256))
+    base = dry_run(capsys, tmp_path, qwen_tokenizer_dir, "--profile", "gpu-engine")
+    out = dry_run(
+        capsys, tmp_path, qwen_tokenizer_dir, "--profile", "gpu-engine", "--max-batch-size", "4",
+        "--max-pixels", str(28 * 28 * 256),
+    )  # fmt: skip
     assert int(flag(out, "trtllm-build", "max_multimodal_len")) == 4 * 256
     assert int(flag(base, "trtllm-build", "max_input_len")) - int(flag(out, "trtllm-build", "max_input_len")) == 256
     assert flag(out, "python3 /app/tensorrt_llm/examples/models", "max_hw_dims") == "1024"
@@ -73,8 +109,8 @@ def test_missing_checkpoint_files_are_named(capsys, tmp_path):
 def test_position_embeddings_are_limited_in_the_built_checkpoint(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"architecture": "Qwen2VLForConditionalGeneration", "max_position_embeddings": 32768}))
-    limit_position_embeddings(config, 5012)
+    limit_position_embeddings(config, GPU_DEFAULT_MAX_SEQ_LEN)
     assert json.loads(config.read_text()) == {
         "architecture": "Qwen2VLForConditionalGeneration",
-        "max_position_embeddings": 5012,
+        "max_position_embeddings": GPU_DEFAULT_MAX_SEQ_LEN,
     }

@@ -13,8 +13,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from catalogvlm.builders.engines import REPOSITORY, TRITON_TRTLLM_IMAGE, TRTLLM_RELEASE
-from catalogvlm.builders.repository import GPU_DEFAULT_MAX_SEQ_LEN, GPU_ENGINE_ROOT, render_repository
+from catalogvlm.builders.engines import (
+    ENGINE_TRITON_IMAGE,
+    ENGINE_TRTLLM_RELEASE,
+    LLM_API_OPTIONS,
+    REPOSITORY,
+)
+from catalogvlm.builders.llmapi import LLMAPI_MODEL_DIR, MODELOPT_EXAMPLES_DIR, TRITON_LLMAPI_IMAGE
+from catalogvlm.builders.repository import GPU_ENGINE_ROOT, GPU_FP8_CHECKPOINT, render_repository
 from catalogvlm.cli import build_parser
 from catalogvlm.settings import PROJECT_ROOT
 
@@ -52,7 +58,7 @@ def test_every_manifest_parses_and_builtin_kinds_match_the_kubernetes_schema():
                 kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.dynamo"])
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.engine", "Dockerfile.dynamo"])
 def test_dockerfiles_copy_what_exists(dockerfile):
     lines = re.findall(r"^COPY (.+)$", (DOCKER / dockerfile).read_text(), flags=re.MULTILINE)
     sources = [source for line in lines for source in line.split()[:-1]]  # the last word is the destination
@@ -63,21 +69,33 @@ def test_dockerfiles_copy_what_exists(dockerfile):
         assert (PROJECT_ROOT / source).exists(), source
 
 
-def test_dockerfile_pins_the_version_set():
+def build_engines_args(*extra: str):
+    return build_parser().parse_args(["build-engines", "--hf-model", "m", "--out", "o", *extra])
+
+
+def test_dockerfile_pins_the_supported_version_set_and_links_nvidias_model():
     text = (DOCKER / "Dockerfile").read_text()
-    assert f"ARG TRITON_IMAGE={TRITON_TRTLLM_IMAGE}" in text and f"ARG TRTLLM_VERSION={TRTLLM_RELEASE}" in text
-    assert build_parser().parse_args(["build-engines", "--hf-model", "m", "--out", "o"]).trtllm_examples == Path(
-        "/app/tensorrt_llm/examples"
-    )
-    assert "/app/tensorrt_llm" in text
+    assert f"ARG TRITON_IMAGE={TRITON_LLMAPI_IMAGE}" in text
+    # NVIDIA's llmapi model at the tag of the TensorRT-LLM wheel the image ships, where the repository links it
+    assert "import tensorrt_llm; print(tensorrt_llm.__version__)" in text and '--branch "v${TRTLLM_VERSION}"' in text
+    assert f"test -f {LLMAPI_MODEL_DIR}/model.py" in text
+    assert f"{MODELOPT_EXAMPLES_DIR}/llm_ptq/requirements.txt" in text
+    assert build_engines_args().examples is None and build_engines_args().profile == "gpu"  # the image's, per profile
     cmd = re.search(r"^CMD (\[.*?\])\s*$", text, flags=re.MULTILINE | re.DOTALL).group(1)
     flags = tritonserver_flags(yaml.safe_load(cmd.replace("\\\n", "")))
     assert flags["model-repository"] == SERVING_REPOSITORY
 
 
-def test_readme_names_the_same_version_set():
+def test_legacy_dockerfile_pins_the_engine_version_set():
+    text = (DOCKER / "Dockerfile.engine").read_text()
+    assert f"ARG TRITON_IMAGE={ENGINE_TRITON_IMAGE}" in text and f"ARG TRTLLM_VERSION={ENGINE_TRTLLM_RELEASE}" in text
+    assert "/app/tensorrt_llm" in text and "PR #15907" in text
+
+
+def test_readme_names_both_version_sets():
     readme = (PROJECT_ROOT / "README.md").read_text()
-    assert TRITON_TRTLLM_IMAGE in readme and TRTLLM_RELEASE.removeprefix("v") in readme
+    assert TRITON_LLMAPI_IMAGE in readme and ENGINE_TRITON_IMAGE in readme
+    assert ENGINE_TRTLLM_RELEASE.removeprefix("v") in readme and "2026-07-03" in readme
 
 
 def test_compose_ports_paths_and_commands_agree_with_the_code(serve_ports):
@@ -90,7 +108,7 @@ def test_compose_ports_paths_and_commands_agree_with_the_code(serve_ports):
     assert services["triton"]["shm_size"] and "v2/health/ready" in " ".join(services["triton"]["healthcheck"]["test"])
     build = shlex.split(services["build-engines"]["command"][-1].split("||")[1])
     assert build_parser().parse_args(build[1:]).out == Path(GPU_ENGINE_ROOT)
-    assert f"{SERVING_REPOSITORY}/vlm/config.pbtxt" in services["build-engines"]["command"][-1]
+    assert f"{SERVING_REPOSITORY}/product_understanding/config.pbtxt" in services["build-engines"]["command"][-1]
     locust = build_parser().parse_args(services["locust"]["command"][1:])
     assert locust.url == f"triton:{serve_ports['grpc']}" and locust.csv and locust.html
 
@@ -174,11 +192,20 @@ def test_trtllm_workers_take_the_flags_they_are_given(graph):
     used = {a for a in worker["args"] if a.startswith("--")}
     assert used <= known, used - known
     assert {"--enable-multimodal", "--publish-kv-events"} <= used
-    (config_map,) = k8s("ConfigMap")
-    kubernetes_validate.validate(config_map, K8S_VERSION, strict=True)
-    engine = yaml.safe_load(config_map["data"]["engine.yaml"])
-    assert engine["backend"] == "pytorch" and engine["kv_cache_config"]["enable_block_reuse"] is True
-    assert engine["max_seq_len"] == GPU_DEFAULT_MAX_SEQ_LEN
+
+
+def test_dynamo_workers_and_triton_serve_one_build_engines_output(graph):
+    """One `build-engines` run (the Job, on the engines volume) serves both routes: the trtllm workers load its FP8
+    export and its LLM API options file, the same options the gpu repository's model.yaml carries."""
+    args = graph["Qwen2VLWorker"]["extraPodSpec"]["mainContainer"]["args"]
+    (job,) = k8s("Job")
+    built = build_parser().parse_args(job["spec"]["template"]["spec"]["containers"][0]["command"][1:])
+    assert built.profile == "gpu" and str(built.out) == GPU_ENGINE_ROOT
+    assert args[args.index("--model") + 1] == f"{GPU_ENGINE_ROOT}/{GPU_FP8_CHECKPOINT}"
+    assert args[args.index("--extra-engine-args") + 1] == f"{GPU_ENGINE_ROOT}/{LLM_API_OPTIONS}"
+    volumes = graph["Qwen2VLWorker"]["extraPodSpec"]["volumes"]
+    assert {v["persistentVolumeClaim"]["claimName"] for v in volumes} == {"catalogvlm-engines"}
+    assert not k8s("ConfigMap")  # no second copy of the options to drift
 
 
 def test_pipeline_worker_command_parses_and_points_at_the_trtllm_workers(
@@ -199,7 +226,7 @@ def test_pipeline_worker_command_parses_and_points_at_the_trtllm_workers(
     render_repository("gpu", tmp_path, {"taxonomy_dir": str(taxonomy_path)})
     substitutions = {
         str(render_args.out): str(tmp_path),
-        "/data/models/Qwen2-VL-7B-Instruct-FP8": str(qwen_tokenizer_dir),
+        f"{GPU_ENGINE_ROOT}/{GPU_FP8_CHECKPOINT}": str(qwen_tokenizer_dir),  # the export carries the tokenizer
     }
     config = parse_args([substitutions.get(argument, argument) for argument in worker_args])
     trtllm = graph["Qwen2VLWorker"]["extraPodSpec"]["mainContainer"]["args"]

@@ -19,9 +19,10 @@ import pytest
 
 from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
 from catalogvlm.errors import ConfigurationError
-from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine, data_url
+from catalogvlm.pipeline.adapters.dynamo_trtllm import TrtllmRoute, TrtllmVlmEngine
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.errors import EngineError
+from catalogvlm.pipeline.images import data_url
 from catalogvlm.pipeline.prompts import category_prompt
 
 CHECKPOINT = QWEN2VL_7B_CONFIG

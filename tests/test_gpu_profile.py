@@ -1,9 +1,11 @@
-"""The GPU profile without a GPU: static validation of both profiles, the tensorrt_llm config, the measured
-token budget, and the `vlm` ensemble served by a real tritonserver with its two GPU-only steps stood in.
+"""The GPU profiles without a GPU: static validation of every profile; the gpu profile's `vlm` (NVIDIA's LLM-API
+model) against the reference extract of NVIDIA's files; the legacy gpu-engine profile's tensorrt_llm config and
+its `vlm` ensemble served by a real tritonserver with its two GPU-only steps stood in; the measured token budget.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,12 +13,15 @@ import images
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+import yaml
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 from tritonclient.utils import InferenceServerException
 
 from catalogvlm.bench.corpora import QWEN2VL_7B_CONFIG
+from catalogvlm.builders import nvidia_reference as nvidia_reference_script
 from catalogvlm.builders.budget import BudgetSettings, estimate_memory, measure_budget
+from catalogvlm.builders.llmapi import LLMAPI_MODEL_DIR, LLMAPI_MODEL_SUBDIR, nvidia_reference
 from catalogvlm.builders.repository import (
     GPU_DEFAULT_MAX_INPUT_LEN,
     GPU_DEFAULT_MAX_PIXELS,
@@ -27,6 +32,7 @@ from catalogvlm.builders.validation import RepositoryInvalid, validate_repositor
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.prompts import category_prompt
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
+from catalogvlm.pipeline.qwen2vl.tokens import load_tokenizer
 
 DATA = Path(__file__).parent / "data"
 CHECKPOINT = QWEN2VL_7B_CONFIG
@@ -49,15 +55,101 @@ def write_config(repository: Path, config: pb.ModelConfig) -> None:
     (repository / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
 
 
-@pytest.mark.parametrize("profile", ["cpu", "gpu"])
-def test_both_profiles_pass_static_validation(tmp_path, taxonomy_path, profile):
+@pytest.mark.parametrize(
+    ("profile", "vlm", "batch"), [("cpu", "vlm", 16), ("gpu", "tensorrt_llm", 0), ("gpu-engine", "vlm", 8)]
+)
+def test_every_profile_passes_static_validation(tmp_path, taxonomy_path, profile, vlm, batch):
     configs = validate_repository(render(profile, tmp_path, taxonomy_path))
-    assert {"product_understanding", "taxonomy_validate", "vlm"} <= set(configs)
-    assert configs["vlm"].max_batch_size == {"cpu": 16, "gpu": 8}[profile]  # `vlm` batches in every profile
+    assert {"product_understanding", "taxonomy_validate", "category_candidates", vlm} <= set(configs)
+    assert configs["product_understanding"].parameters["vlm_model_name"].string_value == vlm
+    assert configs[vlm].max_batch_size == batch  # NVIDIA's LLM-API model batches in flight, without a batch dimension
+
+
+# --- gpu: NVIDIA's LLM-API model, checked against NVIDIA's own files (builders/reference/) ---
+
+
+def test_llmapi_model_has_nvidias_tensors_settings_and_code(tmp_path, taxonomy_path):
+    repository = render("gpu", tmp_path, taxonomy_path, llmapi_checkpoint_dir="/engines/x/checkpoint_fp8")
+    llm = config_of(repository, "tensorrt_llm")
+    reference = nvidia_reference()
+    assert llm.backend == reference["backend"] == "python"
+    assert [(t.name, pb.DataType.Name(t.data_type), list(t.dims), t.optional) for t in llm.input] == [
+        (t["name"], t["data_type"], t["dims"], t["optional"]) for t in reference["inputs"]
+    ]
+    assert [t.name for t in llm.output] == [t["name"] for t in reference["outputs"]]
+    settings = yaml.safe_load((repository / "tensorrt_llm" / "1" / "model.yaml").read_text())
+    assert settings["model"] == "/engines/x/checkpoint_fp8" and settings["backend"] == "pytorch"
+    assert settings["triton_config"] == {"max_batch_size": 0, "decoupled": False, "multimodal": True}
+    assert settings["kv_cache_config"] == {"enable_block_reuse": True, "free_gpu_memory_fraction": 0.85, "dtype": "fp8"}
+    assert settings["max_seq_len"] == GPU_DEFAULT_MAX_SEQ_LEN and settings["enable_chunked_prefill"] is True
+    for name in ("model.py", "helpers.py"):  # NVIDIA's code, linked from the image, never copied here
+        assert os.readlink(repository / "tensorrt_llm" / "1" / name) == f"{LLMAPI_MODEL_DIR}/{name}"
+    assert reference["triton_config_keys"] == ["decoupled", "max_batch_size", "multimodal"]
+
+
+def test_validation_holds_the_llmapi_model_to_nvidias_files(tmp_path, taxonomy_path):
+    repository = render("gpu", tmp_path, taxonomy_path)
+    llm = config_of(repository, "tensorrt_llm")
+    next(t for t in llm.input if t.name == "image_url").name = "image_path"
+    write_config(repository, llm)
+    settings_path = repository / "tensorrt_llm" / "1" / "model.yaml"
+    settings = yaml.safe_load(settings_path.read_text())
+    settings["triton_config"]["max_batch_size"] = 8
+    settings["kv_cache_config"]["enable_kv_reuse"] = True  # a misspelt LLM API option
+    settings_path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(RepositoryInvalid) as caught:
+        validate_repository(repository)
+    problems = "\n".join(caught.value.problems)
+    assert (
+        "tensorrt_llm input image_path: {'data_type': 'TYPE_STRING'" in problems
+        and "NVIDIA's model has None" in problems
+    )
+    assert "tensorrt_llm input image_url: None here" in problems
+    assert "kv_cache_config.enable_kv_reuse is not a key NVIDIA's model or the LLM API reads" in problems
+    assert "triton_config.max_batch_size differs from config.pbtxt's 0" in problems
+    # the BLS speaking our batched contract to NVIDIA's unbatched model would fail its first request
+    repository = render("gpu", tmp_path / "b", taxonomy_path, vlm_protocol="catalogvlm")
+    with pytest.raises(
+        RepositoryInvalid, match="sends tensorrt_llm batches of one, but tensorrt_llm has max_batch_size 0"
+    ):
+        validate_repository(repository)
+
+
+def test_the_reference_extract_is_what_the_script_reads_from_nvidias_files(tmp_path):
+    """The extract is written by a script reading NVIDIA's files: run it on files of that layout."""
+    model = tmp_path / LLMAPI_MODEL_SUBDIR
+    (model / "1").mkdir(parents=True)
+    (model / "config.pbtxt").write_text(
+        'name: "tensorrt_llm"\nbackend: "python"\n# read when `triton_config.multimodal` is set\n'
+        'input [ { name: "text_input" data_type: TYPE_STRING dims: [ -1 ] } ]\n'
+        'output [ { name: "text_output" data_type: TYPE_STRING dims: [ -1 ] } ]\n'
+    )
+    (model / "1" / "model.yaml").write_text("model: m\nbackend: pytorch\ntriton_config:\n  max_batch_size: 0\n")
+    extract = nvidia_reference_script.extract(tmp_path, "test")
+    assert extract["inputs"] == [{"name": "text_input", "data_type": "TYPE_STRING", "dims": [-1], "optional": False}]
+    assert extract["model_yaml_keys"] == ["backend", "model", "triton_config"]
+    assert extract["triton_config_keys"] == ["max_batch_size", "multimodal"]
+    assert "0a71057313ec0626527e164a8fc0205c5822e2f5" in nvidia_reference()["revision"]
+
+
+def test_prompts_keep_two_images_out_of_each_others_cached_blocks(qwen_tokenizer_dir):
+    """KV-cache block reuse hashes token ids, and every image is the same pad tokens (TensorRT-LLM #14125): the
+    image's key, written before its pads, makes two images' prompts part before the first pad, while the shared
+    instructions and product text stay one prefix and one image sent twice is the same prompt."""
+    tokenizer = load_tokenizer(qwen_tokenizer_dir)
+    red, blue = (images.product_photo(color) for color in ((200, 30, 30), (30, 30, 200)))
+    a, b, again = (tokenizer.encode(category_prompt(Product(title="Mug", image=i))).ids for i in (red, blue, red))
+    pad = tokenizer.token_to_id("<|image_pad|>")
+    first_difference = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    assert a == again and first_difference < a.index(pad)
+    assert a[: a.index(pad)].count(pad) == 0 and first_difference > 300  # the instructions and product are shared
+
+
+# --- gpu-engine (legacy): the engine-based ensemble ---
 
 
 def test_validation_names_each_broken_wire(tmp_path, taxonomy_path):
-    repository = render("gpu", tmp_path, taxonomy_path)
+    repository = render("gpu-engine", tmp_path, taxonomy_path)
     preprocess = config_of(repository, "preprocess")
     next(t for t in preprocess.output if t.name == "input_ids").data_type = pb.TYPE_INT64
     write_config(repository, preprocess)
@@ -77,7 +169,7 @@ def test_validation_names_each_broken_wire(tmp_path, taxonomy_path):
 
 
 def test_ensemble_steps_are_a_graph_not_a_sequence(tmp_path, taxonomy_path):
-    repository = render("gpu", tmp_path, taxonomy_path)
+    repository = render("gpu-engine", tmp_path, taxonomy_path)
     vlm = config_of(repository, "vlm")
     steps = list(vlm.ensemble_scheduling.step)
     del vlm.ensemble_scheduling.step[:]
@@ -115,7 +207,7 @@ def test_bls_contract_mismatch_is_reported(tmp_path, taxonomy_path):
 
 
 def test_tensorrt_llm_config_uses_nvidias_backend_and_parameter_names(tmp_path, taxonomy_path):
-    repository = render("gpu", tmp_path, taxonomy_path, engine_dir="/engines/x/llm")
+    repository = render("gpu-engine", tmp_path, taxonomy_path, engine_dir="/engines/x/llm")
     llm = config_of(repository, "tensorrt_llm")
     parameters = {key: value.string_value for key, value in llm.parameters.items()}
     assert llm.backend == "tensorrtllm" and not llm.model_transaction_policy.decoupled
@@ -182,7 +274,7 @@ def gpu_vlm(tmp_path_factory, taxonomy_path, qwen_tokenizer_dir):
         "max_input_len": "1500",
         "max_seq_len": "2012",
     }
-    repository = render("gpu", root / "repository", taxonomy_path, **values)
+    repository = render("gpu-engine", root / "repository", taxonomy_path, **values)
     for pipeline_model in ("product_understanding", "taxonomy_validate", "category_candidates"):  # tested elsewhere
         shutil.rmtree(repository / pipeline_model)
     for gpu_model in ("multimodal_encoders", "tensorrt_llm"):

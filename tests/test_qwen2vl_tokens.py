@@ -16,7 +16,7 @@ from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.errors import InvalidInput
 from catalogvlm.pipeline.prompts import IMAGE_PLACEHOLDER, category_prompt
 from catalogvlm.pipeline.qwen2vl.checkpoint import CheckpointError, Qwen2VLCheckpoint
-from catalogvlm.pipeline.qwen2vl.tokens import Qwen2VLPromptEncoder, image_key
+from catalogvlm.pipeline.qwen2vl.tokens import Qwen2VLPromptEncoder, prompt_table_key
 
 DATA = Path(__file__).parent / "data"
 IMAGE_PAD = "<|image_pad|>"
@@ -63,7 +63,7 @@ def product_prompt(with_image: bool) -> str:
 @pytest.mark.parametrize("grids", [[], [(1, 22, 36)], [(1, 36, 36)]])
 def test_ids_equal_hugging_face_on_the_expanded_prompt(encoder, hf_tokenizer, checkpoint, grids):
     prompt = product_prompt(with_image=bool(grids))
-    encoded = encoder.encode(prompt, grids, keys=[image_key(b"photo")] * len(grids))
+    encoded = encoder.encode(prompt, grids, keys=[prompt_table_key(b"photo")] * len(grids))
     expected = hf_tokenizer(expanded_like_the_processor(prompt, grids), add_special_tokens=False)["input_ids"]
     np.testing.assert_array_equal(encoded.vision_input_ids, expected)
     pads = np.asarray(expected) == checkpoint.image_token_id
@@ -96,8 +96,8 @@ def test_images_and_placeholders_must_agree(encoder):
 
 
 def test_different_images_get_different_keys_and_same_image_the_same():
-    assert image_key(b"a") == image_key(b"a") != image_key(b"b")
-    assert image_key(b"a") % 2 == 1 and image_key(b"a") < 2**63
+    assert prompt_table_key(b"a") == prompt_table_key(b"a") != prompt_table_key(b"b")
+    assert prompt_table_key(b"a") % 2 == 1 and prompt_table_key(b"a") < 2**63
 
 
 def test_missing_checkpoint_files_are_named(tmp_path, checkpoint):

@@ -74,7 +74,7 @@ def _probe(server, repository) -> subprocess.CompletedProcess[str]:
 
 def test_a_killed_triton_stub_loses_no_product_and_the_server_is_replaced(tmp_path):
     repository = tmp_path / "repository"
-    with served("cpu", repository=repository, extra_models=engine_double_models()) as server:
+    with served("cpu", repository=repository, extra_models=engine_double_models("triton")) as server:
         assert _probe(server, repository).returncode == 0
 
         # An engine stub dies: the chain's stage retries carry its products to the other three instances.
@@ -100,7 +100,7 @@ def test_a_killed_triton_stub_loses_no_product_and_the_server_is_replaced(tmp_pa
 
 def test_a_killed_dynamo_worker_ends_every_call_retryable_at_once(tmp_path):
     repository = tmp_path / "repository"
-    with served("cpu", backend="dynamo", repository=repository, extra_models=engine_double_models()) as server:
+    with served("cpu", backend="dynamo", repository=repository, extra_models=engine_double_models("dynamo")) as server:
         products = _classify_in_background(server.grpc_url, retries=0, label="worker killed")
         _kill(server, "catalogvlm.servers.dynamo_worker")
         outcomes = products.result(timeout=60)

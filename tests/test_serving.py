@@ -274,6 +274,20 @@ def test_the_cascade_answers_stage_1_from_retrieval_and_calls_the_vlm_once(grpc_
         assert after[0] - before[0] == 1 and after[1] - before[1] == 1
 
 
+def test_the_bls_speaks_nvidias_llmapi_tensors_to_the_gpu_profiles_vlm(triton):
+    """The gpu profile's `vlm` is NVIDIA's LLM-API model, rendered as that profile renders it (its config.pbtxt and
+    model.yaml); a stand-in model.py checks each request as NVIDIA's model reads it: one prompt, the product's image
+    as a data: URI whose key the prompt carries, greedy sampling, max_tokens. Both stages go through it."""
+    calls = 'model="llmapi_vlm",version="1"'
+    before = _metric(triton, NV_SUCCESS, calls)
+    with ProductClassifier(triton.grpc_url, model_name="product_understanding_llmapi", retries=0) as client:
+        photo = client.classify(Product(title="Linen shirt", image=images.product_photo(fmt="PNG")))
+        text_only = client.classify(Product(title="Linen shirt, no photo"))
+    assert photo.category.full_name.endswith("T-Shirts") and photo.image_description == "image/png via image_url"
+    assert [a.handle for a in photo.attributes] == ["color"] and text_only.image_description == ""
+    assert _metric(triton, NV_SUCCESS, calls) - before == 4  # two stages of two products
+
+
 def test_the_default_route_is_the_vlm_with_a_grounded_prompt(classifier, server):
     prediction = classifier.classify(Product(title="Merino wool hiking socks"))
     assert prediction.category.source == "vlm"

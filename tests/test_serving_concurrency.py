@@ -118,7 +118,9 @@ def test_a_client_deadline_ends_the_call_and_the_server_keeps_serving(grpc_url):
 @pytest.mark.parametrize("backend", ["triton", "dynamo"])
 def test_shutdown_with_products_in_flight_ends_every_one_of_them(backend, tmp_path):
     """SIGTERM while six products are in flight: each is answered or refused; none hangs."""
-    with served("cpu", backend=backend, repository=tmp_path / "repository", extra_models=engine_double_models()) as s:
+    with served(
+        "cpu", backend=backend, repository=tmp_path / "repository", extra_models=engine_double_models(backend)
+    ) as s:
         url = s.grpc_url
 
         async def in_flight_then_stop():

@@ -88,12 +88,12 @@ def test_base_install_imports_the_client_cheaply_and_every_module_its_dependenci
     assert found["client_import_s"] < 5
 
 
-@pytest.mark.parametrize("profile", ["cpu", "gpu"])
-def test_render_repo_works_from_the_installed_wheel(installed, profile, taxonomy_path, tmp_path):
+@pytest.mark.parametrize(("profile", "vlm"), [("cpu", "vlm"), ("gpu", "tensorrt_llm"), ("gpu-engine", "vlm")])
+def test_render_repo_works_from_the_installed_wheel(installed, profile, vlm, taxonomy_path, tmp_path):
     _, venv = installed
     out = tmp_path / "repository"
     command = [str(venv / "bin/catalogvlm"), "render-repo", "--profile", profile, "--out", str(out)]
     subprocess.run([*command, "--taxonomy", str(taxonomy_path)], check=True, cwd="/", capture_output=True)
     rendered = {p.parent.name for p in out.glob("*/config.pbtxt")}
-    assert {"product_understanding", "taxonomy_validate", "vlm"} <= rendered
-    assert (out / "product_understanding/1/model.py").is_file()
+    assert {"product_understanding", "taxonomy_validate", vlm} <= rendered
+    assert (out / "product_understanding/1/model.py").is_file()  # render-repo validated it, with the wheel's data

@@ -12,15 +12,13 @@ The chain is synchronous and runs in worker threads; `generate` hands each call 
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from dynamo.llm import KvRouter, KvRouterConfig
-from PIL import Image
 
 from ..errors import EngineError
+from ..images import data_url
 from ..qwen2vl.tokens import load_tokenizer
 
 
@@ -86,10 +84,3 @@ class TrtllmVlmEngine:
         if usage and usage.get("completion_tokens") == 1:  # reported with the first token of each answer
             self.kv_reuse.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.kv_reuse.cached_tokens += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-
-
-def data_url(image: bytes) -> str:
-    """`data:image/<format>;base64,...` for an image the pipeline has already decoded once."""
-    with Image.open(io.BytesIO(image)) as opened:
-        mime = opened.get_format_mimetype() or "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"

@@ -17,6 +17,7 @@ from .. import contract
 from ..candidates import RETRIEVAL_SOURCE, VLM_SOURCE, CategoryCandidates
 from ..contract import Product
 from ..errors import EngineError, InvalidInput, public_message, status_of
+from ..images import data_url
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,29 @@ class BlsVlmEngine:
         if image is not None:
             inputs.append(pb_utils.Tensor(contract.IMAGE_INPUT, np.frombuffer(image, dtype=np.uint8)[None]))
         return await bls_text(self._model_name, inputs, contract.TEXT_OUTPUT, self._timeout_ms)
+
+
+class BlsLlmApiEngine:
+    """The same calls to NVIDIA's TensorRT-LLM LLM-API model (the gpu profile's `vlm` slot), in its own tensors:
+    one prompt and at most one image as a data URI per request, no batch dimension, greedy decoding (the answer
+    is JSON to be parsed, not prose to be varied)."""
+
+    def __init__(self, model_name: str, timeout_ms: int = 0) -> None:
+        self._model_name = model_name
+        self._timeout_ms = timeout_ms
+
+    async def generate(self, prompt: str, image: bytes | None, max_tokens: int) -> str:
+        inputs = [
+            text_tensor(contract.LLMAPI_TEXT_INPUT, prompt),
+            pb_utils.Tensor(contract.LLMAPI_MAX_TOKENS_INPUT, np.array([max_tokens], dtype=np.int32)),
+            pb_utils.Tensor(contract.LLMAPI_TEMPERATURE_INPUT, np.array([0.0], dtype=np.float32)),
+        ]
+        if image is not None:
+            inputs.append(text_tensor(contract.LLMAPI_IMAGE_INPUT, data_url(image)))
+        return await bls_text(self._model_name, inputs, contract.LLMAPI_TEXT_OUTPUT, self._timeout_ms)
+
+
+VLM_ENGINES = {"catalogvlm": BlsVlmEngine, "llmapi": BlsLlmApiEngine}  # by product_understanding's vlm_protocol
 
 
 class BlsCandidateSource:

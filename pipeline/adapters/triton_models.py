@@ -32,6 +32,7 @@ from ..errors import Overloaded, PipelineError
 from ..product import TEXT_FIELDS
 from ..service import (
     CANDIDATES_MODEL_PARAMETER,
+    VLM_PROTOCOL_PARAMETER,
     CandidateRequests,
     ProductUnderstandingService,
     TaxonomyValidationService,
@@ -51,7 +52,7 @@ class ProductUnderstandingModel:
             args["model_name"], args["model_instance_name"], (CATEGORY_STAGE, ATTRIBUTE_STAGE)
         )
         timeout_ms = int(parameters["vlm_timeout_ms"])
-        engine = triton.BlsVlmEngine(parameters["vlm_model_name"], timeout_ms)
+        engine = triton.VLM_ENGINES[parameters[VLM_PROTOCOL_PARAMETER]](parameters["vlm_model_name"], timeout_ms)
         candidates = triton.BlsCandidateSource(parameters.get(CANDIDATES_MODEL_PARAMETER, CANDIDATES_MODEL), timeout_ms)
         self.service = ProductUnderstandingService(parameters, engine, candidates, observer=metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # references keep running tasks from being collected

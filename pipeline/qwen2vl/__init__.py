@@ -4,7 +4,7 @@ ids with fake image ids, mRoPE and ViT positions, the token budget. Nothing here
 
 from .checkpoint import CheckpointError, Qwen2VLCheckpoint, VisionConfig
 from .preprocess import PreprocessedImage, Qwen2VLImageSettings, preprocess_image, smart_resize
-from .tokens import EncodedPrompt, Qwen2VLPromptEncoder, image_key
+from .tokens import EncodedPrompt, Qwen2VLPromptEncoder, prompt_table_key
 
 __all__ = [
     "CheckpointError",
@@ -14,7 +14,7 @@ __all__ = [
     "Qwen2VLImageSettings",
     "Qwen2VLPromptEncoder",
     "VisionConfig",
-    "image_key",
     "preprocess_image",
+    "prompt_table_key",
     "smart_resize",
 ]

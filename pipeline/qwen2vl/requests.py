@@ -14,7 +14,7 @@ from ..limits import Limits
 from .checkpoint import Qwen2VLCheckpoint
 from .preprocess import Qwen2VLImageSettings, preprocess_image
 from .rope import Grid, mrope_cos_sin, mrope_position_ids, vision_attention_mask, vision_rotary_angles
-from .tokens import Qwen2VLPromptEncoder, image_key
+from .tokens import Qwen2VLPromptEncoder, prompt_table_key
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Qwen2VLRequestPreparer:
             raise InvalidInput("max_tokens", f"must be at least 1, got {max_tokens}")
         if image:
             patches = preprocess_image(image, self._limits, self._image_settings)
-            pixels, grids, keys = patches.pixel_values.astype(np.float16), [patches.grid_thw], [image_key(image)]
+            pixels, grids, keys = patches.pixel_values.astype(np.float16), [patches.grid_thw], [prompt_table_key(image)]
         else:
             pixels, grids, keys = np.zeros((0, self._patch_width), np.float16), [], []
         encoded = self._encoder.encode(prompt, grids, keys)

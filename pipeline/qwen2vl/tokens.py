@@ -12,7 +12,6 @@ requests whose images differ but whose fake ids coincide must not share cached b
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from ..errors import InvalidInput
+from ..images import image_digest
 from .checkpoint import CheckpointError, Qwen2VLCheckpoint
 
 
@@ -33,9 +33,9 @@ class EncodedPrompt:
     visual_tokens: int
 
 
-def image_key(data: bytes) -> int:
-    """A non-zero 63-bit key of an image's bytes (0 means "no image" to TensorRT-LLM's block reuse)."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1 | 1
+def prompt_table_key(data: bytes) -> int:
+    """The image's digest as a non-zero 63-bit key (0 means "no image" to TensorRT-LLM's block reuse)."""
+    return int.from_bytes(image_digest(data), "little") >> 1 | 1
 
 
 class Qwen2VLPromptEncoder:
