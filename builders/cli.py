@@ -23,6 +23,7 @@ from .engines import (
     llmapi_repository_values,
     run_steps,
 )
+from .llmapi import DEFAULT_MAX_BATCH_SIZE as LLMAPI_MAX_BATCH_SIZE
 from .llmapi import MODELOPT_EXAMPLES_DIR, TRITON_LLMAPI_IMAGE, LlmApiLimits
 from .repository import PROFILES, parse_assignments, render_repository
 from .validation import validate_repository
@@ -30,7 +31,7 @@ from .validation import validate_repository
 GPU_PROFILES = ("gpu", "gpu-engine")
 # Where each profile's image (docker/Dockerfile, docker/Dockerfile.engine) has the scripts build-engines runs.
 DEFAULT_EXAMPLES = {"gpu": Path(MODELOPT_EXAMPLES_DIR), "gpu-engine": Path("/app/tensorrt_llm/examples")}
-DEFAULT_MAX_BATCH_SIZE = {"gpu": LlmApiLimits(0).max_batch_size, "gpu-engine": BudgetSettings().max_batch_size}
+DEFAULT_MAX_BATCH_SIZE = {"gpu": LLMAPI_MAX_BATCH_SIZE, "gpu-engine": BudgetSettings().max_batch_size}
 IMAGES = {
     "gpu": f"{TRITON_LLMAPI_IMAGE} with its TensorRT-LLM (LLM API, PyTorch backend) and ModelOpt",
     "gpu-engine": f"TensorRT-LLM {ENGINE_TRTLLM_RELEASE} ({ENGINE_TRITON_IMAGE}), legacy engine path",
@@ -159,7 +160,7 @@ def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: 
         ("product text allowance", f"{s.max_product_tokens} tokens"),
         ("output tokens", f"{s.max_output_tokens}"),
         ("max_input_len / max_seq_len", f"{budget.max_input_len} / {budget.max_seq_len}"),
-        ("max_multimodal_len / max_num_tokens", f"{budget.max_multimodal_len} / {budget.max_num_tokens}"),
+        ("gpu-engine: max_multimodal_len / max_num_tokens", f"{budget.max_multimodal_len} / {budget.max_num_tokens}"),
         (
             "weights: language FP8 / vision FP16",
             f"{memory.language_weights_bytes / 1e9:.1f} GB / {memory.vision_weights_bytes / 1e9:.2f} GB",

@@ -35,6 +35,7 @@ LLM_ARGUMENTS = frozenset(
     {"max_batch_size", "max_num_tokens", "max_seq_len", "enable_chunked_prefill", "kv_cache_config"}
 )
 KV_CACHE_ARGUMENTS = frozenset({"enable_block_reuse", "free_gpu_memory_fraction", "dtype"})
+DEFAULT_MAX_BATCH_SIZE = 64  # sequences in flight
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class LlmApiLimits:
     engine's dense attention mask: the PyTorch backend encodes each image on its own."""
 
     max_seq_len: int  # the measured token budget (builders/budget.py)
-    max_batch_size: int = 64
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     max_num_tokens: int = 8192
     free_gpu_memory_fraction: float = 0.85
 

@@ -30,6 +30,16 @@ BLS_MODEL = "product_understanding"
 LLMAPI_SETTINGS = "1/model.yaml"  # what marks NVIDIA's LLM-API model in a repository
 
 
+@dataclass(frozen=True)
+class BlsCall:
+    """A model the BLS calls: the parameter naming it, the tensors it sends and reads, whether they batch."""
+
+    parameter: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    batching: bool
+
+
 class RepositoryInvalid(ConfigurationError, ValueError):
     """The repository would not load, or would fail its first request; `problems` lists every finding."""
 
@@ -180,34 +190,22 @@ def _bls_calls(configs: dict[str, pb.ModelConfig]) -> list[str]:
     if protocol is None:
         return [f"{BLS_MODEL}: vlm_protocol must be one of {', '.join(VLM_PROTOCOLS)}"]
     calls = (
-        (
-            parameters["vlm_model_name"].string_value,
-            "vlm_model_name",
-            protocol.inputs,
-            protocol.outputs,
-            protocol.batching,
-        ),
-        (
-            parameters["candidates_model_name"].string_value,
-            "candidates_model_name",
-            CANDIDATES_INPUTS,
-            CANDIDATES_OUTPUTS,
-            True,
-        ),
+        BlsCall("vlm_model_name", protocol.inputs, protocol.outputs, protocol.batching),
+        BlsCall("candidates_model_name", CANDIDATES_INPUTS, CANDIDATES_OUTPUTS, batching=True),
     )
     problems = []
-    for target, parameter, inputs, outputs, batching in calls:
+    for call in calls:
+        target = parameters[call.parameter].string_value
         model = configs.get(target)
         if model is None:
-            problems.append(f"{BLS_MODEL} calls {target!r} ({parameter}), which is not in the repository")
-        elif batching and model.max_batch_size < 1:
+            problems.append(f"{BLS_MODEL} calls {target!r} ({call.parameter}), which is not in the repository")
+        elif call.batching and model.max_batch_size < 1:
             problems.append(f"{BLS_MODEL} sends {target} batches of one, but {target} has max_batch_size 0")
-        elif not batching and model.max_batch_size > 0:
+        elif not call.batching and model.max_batch_size > 0:
             problems.append(f"{BLS_MODEL} sends {target} tensors without a batch dimension, but it batches")
         else:
-            problems += _contract(target, model.input, inputs, "input") + _contract(
-                target, model.output, outputs, "output"
-            )
+            problems += _contract(target, model.input, call.inputs, "input")
+            problems += _contract(target, model.output, call.outputs, "output")
     return problems
 
 
@@ -222,6 +220,8 @@ def _llmapi_model(folder: Path, config: pb.ModelConfig) -> list[str]:
         settings = yaml.safe_load((folder / LLMAPI_SETTINGS).read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         return [f"{where}: not YAML: {error}"]
+    if not isinstance(settings, dict):
+        return [f"{where}: not a mapping of LLM API options"]
     problems = _same_tensors(folder.name, config, reference)
     unknown = set(settings) - set(reference["model_yaml_keys"]) - LLM_ARGUMENTS
     unknown |= {f"kv_cache_config.{k}" for k in set(settings.get("kv_cache_config", {})) - KV_CACHE_ARGUMENTS}
