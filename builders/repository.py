@@ -17,7 +17,7 @@ from pathlib import Path
 from catalogvlm import __version__
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipeline.candidates import DEFAULT_TOP_K
-from catalogvlm.pipeline.contract import CANDIDATES_MODEL
+from catalogvlm.pipeline.contract import CANDIDATES_MODEL, EMBEDDINGS_MODEL
 from catalogvlm.pipeline.limits import Limits
 from catalogvlm.taxonomy import TaxonomyError, release_of
 
@@ -79,6 +79,9 @@ _PIPELINE_DEFAULTS = {
     "candidates_instances": "2",  # as many as the CPU engine's: retrieval now does the embedding pass
     "candidates_max_batch_size": "16",
     "candidates_max_queue_delay_microseconds": "2000",
+    "embeddings_instances": "1",
+    "embeddings_max_batch_size": "32",
+    "embeddings_max_queue_delay_microseconds": "2000",
 }
 
 # For measurements of the model path (benchmarks, soak): a repeated product must cost a model call.
@@ -129,6 +132,7 @@ def _pipeline_models() -> tuple[ServedModel, ...]:
         ServedModel("product_understanding", MODEL_SOURCES / "product_understanding"),
         ServedModel("taxonomy_validate", MODEL_SOURCES / "taxonomy_validate"),
         ServedModel(CANDIDATES_MODEL, MODEL_SOURCES / "category_candidates"),
+        ServedModel(EMBEDDINGS_MODEL, MODEL_SOURCES / "product_embeddings"),
     )
 
 

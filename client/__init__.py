@@ -4,7 +4,15 @@ from catalogvlm.pipeline.contract import Product
 
 from .aio import AsyncProductClassifier
 from .sync import ProductClassifier
-from .types import AttributeResult, AttributeValueResult, CatalogError, CategoryResult, ModelRelease, Prediction
+from .types import (
+    AttributeResult,
+    AttributeValueResult,
+    CatalogError,
+    CategoryResult,
+    ModelRelease,
+    Prediction,
+    ProductEmbedding,
+)
 
 __all__ = [
     "AsyncProductClassifier",
@@ -16,4 +24,5 @@ __all__ = [
     "Prediction",
     "Product",
     "ProductClassifier",
+    "ProductEmbedding",
 ]

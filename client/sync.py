@@ -11,11 +11,11 @@ import tritonclient.grpc as grpcclient
 from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
 
-from catalogvlm.pipeline.contract import Product
+from catalogvlm.pipeline.contract import EMBEDDINGS_MODEL, Product
 
 from . import wire
 from .base import BaseClassifier
-from .types import CatalogError, CategoryResult, ModelRelease, Prediction
+from .types import CatalogError, CategoryResult, ModelRelease, Prediction, ProductEmbedding
 
 T = TypeVar("T")
 
@@ -40,6 +40,12 @@ class ProductClassifier(BaseClassifier):
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = pool.map(lambda p: _capture(self.classify, p), items)
             return list(tqdm(futures, total=len(items), disable=not progress, unit="product"))
+
+    def embed(self, product: Product) -> ProductEmbedding:
+        """The product's text vector (and image vector, with an image) from `product_embeddings`."""
+        return wire.product_embedding(
+            self._call(EMBEDDINGS_MODEL, wire.product_inputs(product, grpcclient.InferInput, True))
+        )
 
     def validate_categories(self, categories: Sequence[str]) -> list[CategoryResult]:
         response = self._call(wire.VALIDATE_MODEL, wire.category_inputs(categories, grpcclient.InferInput))

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from catalogvlm.errors import CatalogvlmError
 
 
@@ -81,3 +83,13 @@ class Prediction:
             truncated_fields=tuple(result.get("truncated_fields", ())),
             raw=result,
         )
+
+
+@dataclass(frozen=True)
+class ProductEmbedding:
+    """A product's unit-length vectors from `product_embeddings`, and the encoders that made them."""
+
+    text: np.ndarray  # float32 (text dim,)
+    image: np.ndarray | None  # float32 (image dim,); None when the product had no image
+    text_model: str
+    image_model: str

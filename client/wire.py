@@ -1,4 +1,5 @@
-"""The `product_understanding` / `taxonomy_validate` tensor contract, shared by the sync and async clients."""
+"""The `product_understanding` / `taxonomy_validate` / `product_embeddings` tensor contract, shared by the sync and
+async clients."""
 
 from __future__ import annotations
 
@@ -14,34 +15,51 @@ from tritonclient.utils import InferenceServerException
 from catalogvlm.errors import DEADLINE_EXCEEDED, INVALID_ARGUMENT, RETRYABLE_STATUSES, UNAVAILABLE
 from catalogvlm.pipeline.contract import (
     CATEGORY_INPUT_NAME,
+    EMBEDDING_MODELS_OUTPUT,
+    IMAGE_EMBEDDING_OUTPUT,
     IMAGE_INPUT_NAME,
     PRODUCT_MODEL,
     RESULT_OUTPUT_NAME,
+    TEXT_EMBEDDING_OUTPUT,
     TEXT_FIELDS,
     VALIDATE_MODEL,
     Product,
     status_from_dynamo,
 )
 
-from .types import CatalogError, CategoryResult, ModelRelease
+from .types import CatalogError, CategoryResult, ModelRelease, ProductEmbedding
 
 __all__ = ["PRODUCT_MODEL", "RETRYABLE_STATUSES", "VALIDATE_MODEL"]
 
 
-def product_inputs(product: Product, input_type: Any) -> list[Any]:
-    """InferInputs for a product; empty optional fields are left out (the model treats them as absent)."""
+def product_inputs(product: Product, input_type: Any, batched: bool = False) -> list[Any]:
+    """InferInputs for a product; empty optional fields are left out (the model treats them as absent).
+    `batched`: with the leading batch dimension of a batching model (product_embeddings)."""
     inputs = []
     for name in TEXT_FIELDS:
         value = getattr(product, name)
         if name == "title" or value:
-            inputs.append(_bytes_input(input_type, name, [_utf8(name, value)]))
+            inputs.append(_bytes_input(input_type, name, [_utf8(name, value)], batched))
     if product.image is not None:
         if not product.image:  # as the server would answer: a broken download must not pass for "no image"
             raise CatalogError(INVALID_ARGUMENT, "image: is empty")
-        image = input_type(IMAGE_INPUT_NAME, [len(product.image)], "UINT8")
-        image.set_data_from_numpy(np.frombuffer(product.image, dtype=np.uint8))
+        data = np.frombuffer(product.image, dtype=np.uint8)
+        data = data[None] if batched else data
+        image = input_type(IMAGE_INPUT_NAME, list(data.shape), "UINT8")
+        image.set_data_from_numpy(data)
         inputs.append(image)
     return inputs
+
+
+def product_embedding(response: Any) -> ProductEmbedding:
+    models = json.loads(response.as_numpy(EMBEDDING_MODELS_OUTPUT).reshape(-1)[0])
+    image = response.as_numpy(IMAGE_EMBEDDING_OUTPUT).reshape(-1)
+    return ProductEmbedding(
+        text=response.as_numpy(TEXT_EMBEDDING_OUTPUT).reshape(-1),
+        image=image if image.size else None,
+        text_model=models["text"]["model"],
+        image_model=models["image"]["model"],
+    )
 
 
 def category_inputs(categories: Sequence[str], input_type: Any) -> list[Any]:
@@ -57,9 +75,11 @@ def _utf8(name: str, text: str) -> bytes:
         raise CatalogError(INVALID_ARGUMENT, f"{name}: is not valid Unicode (character {error.start})") from None
 
 
-def _bytes_input(input_type: Any, name: str, values: list[bytes]) -> Any:
-    tensor = input_type(name, [len(values)], "BYTES")
-    tensor.set_data_from_numpy(np.array(values, dtype=np.object_))
+def _bytes_input(input_type: Any, name: str, values: list[bytes], batched: bool = False) -> Any:
+    array = np.array(values, dtype=np.object_)
+    array = array[None] if batched else array
+    tensor = input_type(name, list(array.shape), "BYTES")
+    tensor.set_data_from_numpy(array)
     return tensor
 
 

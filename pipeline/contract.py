@@ -160,3 +160,15 @@ CANDIDATES_INPUTS = (
 CANDIDATES_OUTPUTS = (TensorSpec("candidates", "TYPE_STRING", (1,)),)
 TOP_K_INPUT = CANDIDATES_INPUTS[-1].name
 (CANDIDATES_OUTPUT,) = (spec.name for spec in CANDIDATES_OUTPUTS)
+
+
+# product_embeddings (every profile): a product's text fields and optional image (product_understanding's inputs)
+# in; a unit-length text vector, an image vector (empty without an image) and what encoded them (JSON: each
+# encoder's model and dimension) out.
+EMBEDDINGS_MODEL = "product_embeddings"
+EMBEDDINGS_OUTPUTS = (
+    TensorSpec("text_embedding", "TYPE_FP32", (-1,)),
+    TensorSpec("image_embedding", "TYPE_FP32", (-1,)),
+    TensorSpec("embedding_models", "TYPE_STRING", (1,)),
+)
+TEXT_EMBEDDING_OUTPUT, IMAGE_EMBEDDING_OUTPUT, EMBEDDING_MODELS_OUTPUT = (spec.name for spec in EMBEDDINGS_OUTPUTS)

@@ -288,6 +288,24 @@ def test_the_bls_speaks_nvidias_llmapi_tensors_to_the_gpu_profiles_vlm(triton):
     assert _metric(triton, NV_SUCCESS, calls) - before == 4  # two stages of two products
 
 
+def test_product_embeddings_are_unit_vectors_that_find_similar_products(triton):
+    """product_embeddings (every profile; Triton): a text vector for every product, an image vector with an image,
+    named encoders; similar products are nearer; bad input is refused by field and the model keeps serving."""
+    with ProductClassifier(triton.grpc_url, retries=0) as client:
+        mug = client.embed(Product(title="Red ceramic coffee mug", image=images.product_photo()))
+        cup = client.embed(Product(title="Ceramic tea cup", product_type="Mugs"))
+        boots = client.embed(Product(title="Waterproof hiking boots", product_type="Footwear"))
+        with pytest.raises(CatalogError) as caught:
+            client.embed(Product(title="Mug", image=images.product_photo()[:9]))
+        assert caught.value.status == "INVALID_ARGUMENT" and caught.value.message.startswith("image: ")
+        again = client.embed(Product(title="Red ceramic coffee mug", image=images.product_photo()))
+    assert (mug.text.shape, mug.image.shape, cup.image) == ((384,), (1280,), None)
+    assert abs(float(mug.text @ mug.text) - 1) < 1e-5 and abs(float(mug.image @ mug.image) - 1) < 1e-5
+    assert float(mug.text @ cup.text) > float(mug.text @ boots.text) + 0.1
+    assert np.allclose(again.text, mug.text, atol=1e-6) and np.allclose(again.image, mug.image, atol=1e-6)
+    assert (mug.text_model, mug.image_model) == ("all-MiniLM-L6-v2", "efficientnet-lite0-imagenet")
+
+
 def test_the_default_route_is_the_vlm_with_a_grounded_prompt(classifier, server):
     prediction = classifier.classify(Product(title="Merino wool hiking socks"))
     assert prediction.category.source == "vlm"

@@ -13,6 +13,7 @@
   do: up to `overlapping_batches` batches run at once on worker threads of one instance (the bench's stand-in).
 - `CategoryCandidatesModel`: retrieval's top-K categories of a product (grounded prompts, the cost cascade).
 - `TaxonomyValidateModel`: category correction, synchronous (sub-millisecond per path).
+- `ProductEmbeddingsModel`: text and image vectors of a batch of products, one pass per encoder.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from .. import contract
 from ..candidates import CandidateRequest, CategoryCandidates
 from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
-from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT
+from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT, Product
 from ..engines import OVERLAPPING_BATCHES_PARAMETER, BatchEngine, GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
-from ..product import TEXT_FIELDS
+from ..limits import Limits
+from ..product import TEXT_FIELDS, product_from_raw
+from ..product_embeddings import ProductEmbedder, ProductVectors
 from ..service import (
     CANDIDATES_MODEL_PARAMETER,
     VLM_PROTOCOL_PARAMETER,
@@ -204,3 +208,37 @@ class TaxonomyValidateModel:
         except Exception as error:
             return triton.error_response(error)
         return pb_utils.InferenceResponse([triton.text_tensor(contract.RESULT_OUTPUT_NAME, answers)])
+
+
+class ProductEmbeddingsModel:
+    """The `product_embeddings` model, fed by Triton's dynamic batcher."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        self.limits = Limits.from_parameters(triton.model_parameters(args))
+        self.embedder = ProductEmbedder.on_cpu(self.limits)
+        self.models = self.embedder.models_json()
+
+    def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
+        decoded = [self._decode(r) for r in requests]
+        valid = [d for d in decoded if not isinstance(d, PipelineError)]
+        answers = iter(self.embedder.embed(valid))
+        return [
+            triton.error_response(d) if isinstance(d, PipelineError) else self._response(next(answers)) for d in decoded
+        ]
+
+    def _decode(self, request: pb_utils.InferenceRequest) -> Product | PipelineError:
+        try:
+            raw = {name: triton.text_input(request, name) for name in TEXT_FIELDS}
+            return product_from_raw(raw, triton.bytes_input(request, contract.IMAGE_INPUT_NAME), self.limits).product
+        except PipelineError as error:
+            return error
+
+    def _response(self, vectors: ProductVectors) -> pb_utils.InferenceResponse:
+        image = vectors.image if vectors.image is not None else np.empty(0, dtype=np.float32)
+        return pb_utils.InferenceResponse(
+            [
+                pb_utils.Tensor(contract.TEXT_EMBEDDING_OUTPUT, vectors.text[None]),
+                pb_utils.Tensor(contract.IMAGE_EMBEDDING_OUTPUT, image[None]),
+                triton.text_tensor(contract.EMBEDDING_MODELS_OUTPUT, self.models, batch_of_one=True),
+            ]
+        )

@@ -1,0 +1,86 @@
+"""Product embeddings: a normalised text vector for every product and an image vector for those with an image,
+for semantic search and recommendations. Served by the `product_embeddings` model (every profile), written by
+`catalogvlm embed`. The encoders run on the CPU (pipeline/cpu/); each batch is one pass per encoder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from .contract import Product
+from .images import decoded_rgb
+from .limits import Limits
+
+# The text a product is embedded by: what identifies it, most telling first (the encoder reads 256 tokens).
+EMBEDDED_FIELDS = ("title", "product_type", "vendor", "tags", "description")
+
+
+class Encoder(Protocol):
+    def encode(self, items: Sequence) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    model: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class ProductVectors:
+    text: np.ndarray  # float32 (text dim,), unit length
+    image: np.ndarray | None  # float32 (image dim,), unit length; None without an image
+
+
+def embedding_text(product: Product) -> str:
+    fields = product.text_fields()
+    return "\n".join(fields[name] for name in EMBEDDED_FIELDS if name in fields)
+
+
+class ProductEmbedder:
+    def __init__(
+        self, text: Encoder, text_info: EncoderInfo, image: Encoder, image_info: EncoderInfo, limits: Limits
+    ) -> None:
+        self._text, self._image, self._limits = text, image, limits
+        self.info = {"text": text_info, "image": image_info}
+
+    @classmethod
+    def on_cpu(cls, limits: Limits) -> ProductEmbedder:
+        from .cpu import image_embeddings
+        from .cpu.embeddings import EMBEDDING_WIDTH, MODEL_NAME, SentenceEncoder
+
+        return cls(
+            SentenceEncoder(),
+            EncoderInfo(MODEL_NAME, EMBEDDING_WIDTH),
+            image_embeddings.ImageEncoder(),
+            EncoderInfo(image_embeddings.MODEL_NAME, image_embeddings.EMBEDDING_WIDTH),
+            limits,
+        )
+
+    def models_json(self) -> str:
+        """What the vectors are, for the response: each encoder's model and dimension."""
+        return json.dumps({kind: {"model": i.model, "dim": i.dim} for kind, i in self.info.items()})
+
+    def embed(self, products: Sequence[Product]) -> list[ProductVectors]:
+        """Products already checked (product_from_raw): their images decode within the limits."""
+        if not products:
+            return []
+        texts = self._text.encode([embedding_text(p) for p in products])
+        with_image = [i for i, p in enumerate(products) if p.image is not None]
+        images = dict(zip(with_image, self._images([products[i].image for i in with_image]), strict=True))
+        return [ProductVectors(texts[i], images.get(i)) for i in range(len(products))]
+
+    def _images(self, images: list[bytes]) -> np.ndarray:
+        if not images:
+            return np.empty((0, self.info["image"].dim), dtype=np.float32)
+        return self._image.encode([_decoded(image, self._limits) for image in images])
+
+
+def _decoded(data: bytes, limits: Limits) -> Image.Image:
+    with decoded_rgb(data, limits) as image:  # decoding runs under the process's in-flight image bound
+        return image
