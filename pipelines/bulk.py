@@ -1,29 +1,62 @@
 """The bulk pipeline (a catalog, once) and the streaming one (product updates, forever), assembled from the
-same transforms: parse → skip what is unchanged → predict through the server → three outputs."""
+same transforms: parse → skip what is unchanged → predict through the server → three outputs. `catalogvlm batch`
+classifies; `catalogvlm embed` runs the same pipelines with product_embeddings and writes vectors."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from catalogvlm.client import ModelRelease
 
-from .catalog_io import ReadCatalog, ReadPrevious, WriteOutputs, input_format, json_row
+from .catalog_io import (
+    EMBEDDING_SCHEMAS,
+    SCHEMAS,
+    ReadCatalog,
+    ReadPrevious,
+    WriteOutputs,
+    input_format,
+    json_row,
+)
 from .inference import BatchOptions, ProductModelHandler, ServerOptions
-from .records import CARRIED_OVER, DEAD_LETTER, DEFAULT_ID_FIELD, PREDICTIONS
+from .records import CARRIED_OVER, DEAD_LETTER, DEFAULT_ID_FIELD, PREDICTIONS, embedding_record, prediction_record
 from .streams import ReadUpdates, WriteAnswers, parse_endpoint
-from .transforms import METRICS_NAMESPACE, DropUnchanged, ParseProducts, Predict, SplitUnchanged, read_uri
+from .transforms import (
+    METRICS_NAMESPACE,
+    DropUnchanged,
+    ParseProducts,
+    Predict,
+    SplitUnchanged,
+    ToRecord,
+    read_uri,
+)
 
 Outputs = dict[str, beam.PCollection]
 
 
 @dataclass(frozen=True)
+class Operation:
+    """What the pipeline asks the server for each product, and how the answers are written."""
+
+    method: str  # the client's: classify (product_understanding) or embed (product_embeddings)
+    to_record: ToRecord
+    schemas: Mapping[str, pa.Schema]
+
+
+CLASSIFY = Operation("classify", prediction_record, SCHEMAS)
+EMBED = Operation("embed", embedding_record, EMBEDDING_SCHEMAS)
+OPERATIONS = {operation.method: operation for operation in (CLASSIFY, EMBED)}
+
+
+@dataclass(frozen=True)
 class Job:
-    """What to classify, through which server, and where the answers go."""
+    """What to classify (or embed), through which server, and where the answers go."""
 
     server: ServerOptions
     input: str
@@ -33,9 +66,13 @@ class Job:
     input_format: str | None = None  # from the input's suffix when not given
     output_format: str = "jsonl"
     batching: BatchOptions = field(default_factory=BatchOptions)
+    operation: Operation = CLASSIFY
 
     def handler(self) -> ProductModelHandler:
-        return ProductModelHandler(self.server, self.batching, read_uri)
+        return ProductModelHandler(self.server, self.batching, read_uri, self.operation.method)
+
+    def predict(self, release: ModelRelease) -> Predict:
+        return Predict(self.handler(), release, self.operation.to_record)
 
 
 def classify_catalog(pipeline: beam.Pipeline, job: Job, release: ModelRelease) -> Outputs:
@@ -53,7 +90,7 @@ def classify_catalog(pipeline: beam.Pipeline, job: Job, release: ModelRelease) -
         products, carried = split.changed, split[CARRIED_OVER]
     else:
         carried = pipeline | "NothingCarried" >> beam.Create([])
-    predicted = products | "Predict" >> Predict(job.handler(), release)
+    predicted = products | "Predict" >> job.predict(release)
     dead = (parsed[DEAD_LETTER], predicted[DEAD_LETTER]) | "DeadLetters" >> beam.Flatten()
     return {PREDICTIONS: predicted[PREDICTIONS], CARRIED_OVER: carried, DEAD_LETTER: dead}
 
@@ -65,7 +102,7 @@ def classify_updates(messages: beam.PCollection, job: Job, release: ModelRelease
     parsed = rows | "Parse" >> beam.ParDo(ParseProducts(job.id_field, release)).with_outputs(DEAD_LETTER, main="ok")
     keyed = parsed.ok | "KeyById" >> beam.Map(lambda product: (product.id, product))
     changed = keyed | "DropUnchanged" >> beam.ParDo(DropUnchanged())
-    predicted = changed | "Predict" >> Predict(job.handler(), release)
+    predicted = changed | "Predict" >> job.predict(release)
     dead = (parsed[DEAD_LETTER], predicted[DEAD_LETTER]) | "DeadLetters" >> beam.Flatten()
     return {PREDICTIONS: predicted[PREDICTIONS], DEAD_LETTER: dead}
 
@@ -87,7 +124,7 @@ def run_catalog(job: Job, options: PipelineOptions) -> dict[str, int]:
     """Run the bulk pipeline to completion on the runner `options` name; the counters it kept."""
     pipeline = beam.Pipeline(options=options)
     outputs = classify_catalog(pipeline, job, served_release(job))
-    _ = outputs | "Write" >> WriteOutputs(job.output, job.output_format)
+    _ = outputs | "Write" >> WriteOutputs(job.output, job.output_format, job.operation.schemas)
     return _run(pipeline)
 
 

@@ -30,17 +30,33 @@ _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "c
 _COMPRESSION = (".gz", ".bz2", ".zst", ".deflate")
 PREDICTION_COLUMN = "prediction"
 
+_RELEASE_COLUMNS = [
+    ("id", pa.string()),
+    ("fingerprint", pa.string()),
+    ("model", pa.string()),
+    ("model_version", pa.string()),
+    ("taxonomy_release", pa.string()),
+    ("catalogvlm_version", pa.string()),
+]
 _PREDICTION_SCHEMA = pa.schema(
     [
-        ("id", pa.string()),
-        ("fingerprint", pa.string()),
-        ("model", pa.string()),
-        ("model_version", pa.string()),
-        ("taxonomy_release", pa.string()),
-        ("catalogvlm_version", pa.string()),
+        *_RELEASE_COLUMNS,
         (PREDICTION_COLUMN, pa.string()),
         ("latency_ms", pa.float64()),
         ("predicted_at", pa.string()),
+        ("carried_over_at", pa.string()),
+    ]
+)
+# `catalogvlm embed`'s answers: the vectors as float32 lists (records.embedding_record)
+_EMBEDDING_SCHEMA = pa.schema(
+    [
+        *_RELEASE_COLUMNS,
+        ("title", pa.string()),
+        ("text_model", pa.string()),
+        ("text_vector", pa.list_(pa.float32())),
+        ("image_model", pa.string()),
+        ("image_vector", pa.list_(pa.float32())),
+        ("embedded_at", pa.string()),
         ("carried_over_at", pa.string()),
     ]
 )
@@ -48,6 +64,7 @@ _DEAD_LETTER_SCHEMA = pa.schema(
     [(name, pa.string()) for name in ("id", "fingerprint", "source", "status", "message", "failed_at")]
 )
 SCHEMAS = {"predictions": _PREDICTION_SCHEMA, "carried_over": _PREDICTION_SCHEMA, "dead_letter": _DEAD_LETTER_SCHEMA}
+EMBEDDING_SCHEMAS = {**SCHEMAS, "predictions": _EMBEDDING_SCHEMA, "carried_over": _EMBEDDING_SCHEMA}
 
 
 def input_format(pattern: str, explicit: str | None = None) -> str:
@@ -105,10 +122,11 @@ def _csv_rows(readable: fileio.ReadableFile) -> Iterator[tuple[str, dict[str, st
 class WriteOutputs(beam.PTransform):
     """{"predictions", "carried_over", "dead_letter"} PCollections → DIR/<name>-SSSSS-of-NNNNN.<format>."""
 
-    def __init__(self, directory: str, output_format: str) -> None:
+    def __init__(self, directory: str, output_format: str, schemas: Mapping[str, pa.Schema] = SCHEMAS) -> None:
         super().__init__()
         self._directory = directory
         self._format = output_format
+        self._schemas = schemas
 
     def expand(self, outputs: Mapping[str, beam.PCollection]) -> None:
         for name in OUTPUTS:
@@ -116,17 +134,18 @@ class WriteOutputs(beam.PTransform):
             records = outputs[name]
             if self._format == "parquet":
                 flat = records | f"Flatten{name}" >> beam.Map(_flat_record)
-                flat | f"Write{name}" >> WriteToParquet(prefix, SCHEMAS[name], file_name_suffix=".parquet")
+                flat | f"Write{name}" >> WriteToParquet(prefix, self._schemas[name], file_name_suffix=".parquet")
             else:
                 text = records | f"Json{name}" >> beam.Map(json.dumps, ensure_ascii=False)
                 text | f"Write{name}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
 
 
 def _flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    if PREDICTION_COLUMN not in record:
-        return dict(record)
-    flat = {**record, PREDICTION_COLUMN: json.dumps(record[PREDICTION_COLUMN], ensure_ascii=False)}
-    return {"carried_over_at": None, **flat}
+    """A record as its Parquet schema's columns: a prediction as JSON text, no carried_over_at yet as null."""
+    flat = {"carried_over_at": None, **record}
+    if PREDICTION_COLUMN in record:
+        flat[PREDICTION_COLUMN] = json.dumps(record[PREDICTION_COLUMN], ensure_ascii=False)
+    return flat
 
 
 def _nested_record(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,13 @@ from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from catalogvlm.client import CatalogError, Prediction, ProductClassifier
+from catalogvlm.client import CatalogError, Prediction, ProductClassifier, ProductEmbedding
 from catalogvlm.errors import INTERNAL, UNAVAILABLE
 from catalogvlm.pipeline.contract import PRODUCT_MODEL
 
 from .records import DEFAULT_BATCH_SIZE, CatalogProduct
 
-Outcome = Prediction | CatalogError
+Outcome = Prediction | ProductEmbedding | CatalogError
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,23 @@ class BatchOptions:
 
 
 class ProductModelHandler(ModelHandler[CatalogProduct, PredictionResult, ProductClassifier]):
-    def __init__(self, server: ServerOptions, batching: BatchOptions, read_image: Callable[[str], bytes]) -> None:
+    """`operation`: the client's method each product goes through: `classify` (product_understanding) or `embed`
+    (product_embeddings)."""
+
+    def __init__(
+        self,
+        server: ServerOptions,
+        batching: BatchOptions,
+        read_image: Callable[[str], bytes],
+        operation: str = "classify",
+    ) -> None:
         super().__init__(
             min_batch_size=batching.min_batch_size,
             max_batch_size=batching.max_batch_size,
         )
         self._server = server
         self._read_image = read_image
+        self._operation = operation
 
     def load_model(self) -> ProductClassifier:
         classifier = self._server.classifier()
@@ -84,16 +94,16 @@ class ProductModelHandler(ModelHandler[CatalogProduct, PredictionResult, Product
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
         with ThreadPoolExecutor(max_workers=max(1, len(batch)), thread_name_prefix="catalogvlm-call") as pool:
-            outcomes = list(pool.map(lambda product: self._classify(model, product), batch))
+            outcomes = list(pool.map(lambda product: self._call(model, product), batch))
         return [PredictionResult(product, outcome) for product, outcome in zip(batch, outcomes, strict=True)]
 
-    def _classify(self, model: ProductClassifier, product: CatalogProduct) -> Outcome:
+    def _call(self, model: ProductClassifier, product: CatalogProduct) -> Outcome:
         try:
             image = self._read_image(product.image_uri) if product.image_uri else None
         except OSError as error:  # it was readable when fingerprinted: a storage hiccup, worth a later try
             return CatalogError(UNAVAILABLE, f"image: cannot read {product.image_uri} again: {error}")
         try:
-            return model.classify(product.product(image))
+            return getattr(model, self._operation)(product.product(image))
         except CatalogError as error:
             return error
         except Exception as error:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from catalogvlm.client import CatalogError, ModelRelease, Prediction
+from catalogvlm.client import CatalogError, ModelRelease, Prediction, ProductEmbedding
 from catalogvlm.errors import INVALID_ARGUMENT
 from catalogvlm.pipeline.contract import TEXT_FIELDS, Product
 
@@ -105,6 +105,21 @@ def prediction_record(product: CatalogProduct, release: ModelRelease, prediction
         "prediction": dict(prediction.raw),
         "latency_ms": round(prediction.latency_s * 1e3, 1),
         "predicted_at": now(),
+    }
+
+
+def embedding_record(product: CatalogProduct, release: ModelRelease, embedding: ProductEmbedding) -> dict[str, Any]:
+    """A product's vectors (`catalogvlm embed`), with its title so that a search can show what it found."""
+    return {
+        "id": product.id,
+        "fingerprint": product.fingerprint,
+        **_release_fields(release),
+        "title": product.texts["title"],
+        "text_model": embedding.text_model,
+        "text_vector": embedding.text.tolist(),
+        "image_model": embedding.image_model if embedding.image is not None else None,
+        "image_vector": embedding.image.tolist() if embedding.image is not None else None,
+        "embedded_at": now(),
     }
 
 

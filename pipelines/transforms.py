@@ -10,7 +10,7 @@ Each step counts what it sees in Beam metrics (namespace `catalogvlm`), and ever
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -36,6 +36,7 @@ from .records import (
 )
 
 METRICS_NAMESPACE = "catalogvlm"
+ToRecord = Callable[[CatalogProduct, ModelRelease, Any], dict[str, Any]]  # an answer's record
 
 
 def read_uri(uri: str) -> bytes:
@@ -119,10 +120,12 @@ class DropUnchanged(beam.DoFn):
 
 
 class RouteOutcomes(beam.DoFn):
-    """RunInference's results → prediction records, or dead letters with the status and message."""
+    """RunInference's results → answer records (a prediction's, an embedding's), or dead letters with the status
+    and message."""
 
-    def __init__(self, release: ModelRelease) -> None:
+    def __init__(self, release: ModelRelease, to_record: ToRecord = prediction_record) -> None:
         self._release = release
+        self._to_record = to_record
         self._predicted = Metrics.counter(METRICS_NAMESPACE, "predicted")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
 
@@ -135,20 +138,22 @@ class RouteOutcomes(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, record)
         else:
             self._predicted.inc()
-            yield prediction_record(product, self._release, outcome)
+            yield self._to_record(product, self._release, outcome)
 
 
 class Predict(beam.PTransform):
     """Products → {"predictions", "dead_letter"} through the server (batched by the handler's bounds)."""
 
-    def __init__(self, handler: ProductModelHandler, release: ModelRelease) -> None:
+    def __init__(self, handler: ProductModelHandler, release: ModelRelease, to_record: ToRecord = prediction_record):
         super().__init__()
         self._handler = handler
         self._release = release
+        self._to_record = to_record
 
     def expand(self, products: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return (
             products
             | "RunInference" >> RunInference(self._handler)
-            | "Route" >> beam.ParDo(RouteOutcomes(self._release)).with_outputs(DEAD_LETTER, main=PREDICTIONS)
+            | "Route"
+            >> beam.ParDo(RouteOutcomes(self._release, self._to_record)).with_outputs(DEAD_LETTER, main=PREDICTIONS)
         )

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing import test_pipeline, test_stream
@@ -20,7 +21,7 @@ from catalogvlm.cli.main import main
 from catalogvlm.client import CatalogError, ModelRelease, Product, ProductClassifier
 from catalogvlm.errors import ConfigurationError
 from catalogvlm.pipelines import records, streams
-from catalogvlm.pipelines.bulk import Job, classify_updates, served_release
+from catalogvlm.pipelines.bulk import EMBED, Job, classify_updates, served_release
 from catalogvlm.pipelines.inference import BatchOptions, ServerOptions
 
 FLAKY = "product_understanding_flaky"  # the scripted engine (tests/engine_doubles.py): markers in titles
@@ -235,3 +236,70 @@ def test_the_served_release_is_what_the_server_loaded(grpc_url, taxonomy):
         "1",
         taxonomy.version,
     )
+
+
+# --- `catalogvlm embed` and `catalogvlm search` (product_embeddings: Triton) ---
+
+
+def _embedded(folder: Path, name: str) -> dict[str, dict]:
+    return {row["id"]: row for path in folder.glob(f"{name}-*.parquet") for row in pq.read_table(path).to_pylist()}
+
+
+def test_embed_writes_vectors_carries_unchanged_products_and_search_finds_them(triton, tmp_path, capsys):
+    (tmp_path / "mug.jpg").write_bytes(product_photo())
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    rows = [
+        {"id": "mug", "title": "Red ceramic coffee mug", "image": "mug.jpg"},
+        {"id": "boots", "title": "Waterproof hiking boots", "product_type": "Footwear"},
+        {"id": "socks", "title": "Merino wool socks"},
+        {"id": "no-title", "title": ""},
+        {"id": "bad-image", "title": "Mug", "image": "broken.jpg"},
+    ]
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    arguments = ["--url", triton.grpc_url, "--input", str(catalog), "--retries", "1"]
+    assert main(["embed", *arguments, "--output", str(tmp_path / "run1")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["rows"], summary["predicted"], summary["dead_letter"], summary["unaccounted"]) == (5, 3, 2, 0)
+    first = _embedded(tmp_path / "run1", "predictions")
+    assert len(first["mug"]["text_vector"]) == 384 and len(first["mug"]["image_vector"]) == 1280
+    assert first["boots"]["image_vector"] is None and first["boots"]["model"] == "product_embeddings"
+    dead = {row["id"]: row["status"] for row in _embedded(tmp_path / "run1", "dead_letter").values()}
+    assert dead == {"no-title": "INVALID_ARGUMENT", "bad-image": "INVALID_ARGUMENT"}
+
+    rows[2]["title"] = "Merino wool hiking socks"  # changed since the first run
+    catalog.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    assert main(["embed", *arguments, "--output", str(tmp_path / "run2"), "--previous", str(tmp_path / "run1")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["predicted"], summary["carried_over"]) == (1, 2)
+    assert list(_embedded(tmp_path / "run2", "predictions")) == ["socks"]
+    assert _embedded(tmp_path / "run2", "carried_over")["mug"]["text_vector"] == first["mug"]["text_vector"]
+
+    assert main(["search", "--index", str(tmp_path / "run2"), "coffee cup", "--top-k", "2"]) == 0
+    found = [line.split()[1] for line in capsys.readouterr().out.strip().splitlines()]
+    assert found[0] == "mug" and len(found) == 2
+
+
+def test_streaming_embeds_only_changed_updates(triton):
+    def update(product_id: str, title: str) -> bytes:
+        return json.dumps({"id": product_id, "title": title}).encode()
+
+    stream = (
+        test_stream.TestStream()
+        .add_elements([update("a", "Mug"), update("a", "Mug"), update("b", "")])
+        .advance_watermark_to(10)
+        .add_elements([update("a", "Mug, blue")])
+        .advance_watermark_to_infinity()
+    )
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    server = ServerOptions(triton.grpc_url, model_name="product_embeddings", retries=0)
+    job = Job(server, "test-stream", "", batching=BatchOptions(max_batch_size=4), operation=EMBED)
+    with test_pipeline.TestPipeline(options=options) as pipeline:
+        outputs = classify_updates(pipeline | stream, job, served_release(job), source="test-stream")
+        embedded = outputs["predictions"] | "Embedded" >> beam.Map(
+            lambda r: (r["id"], r["title"], len(r["text_vector"]))
+        )
+        failed = outputs["dead_letter"] | "Failed" >> beam.Map(lambda r: (r["id"], r["status"]))
+        assert_that(embedded, equal_to([("a", "Mug", 384), ("a", "Mug, blue", 384)]), "e")
+        assert_that(failed, equal_to([("b", "INVALID_ARGUMENT")]), "d")
