@@ -80,6 +80,7 @@ _PIPELINE_DEFAULTS = {
     "candidates_max_batch_size": "16",
     "candidates_max_queue_delay_microseconds": "2000",
     "embeddings_instances": "1",
+    "embeddings_text_model": "all-MiniLM-L6-v2",
     "embeddings_max_batch_size": "32",
     "embeddings_max_queue_delay_microseconds": "2000",
 }

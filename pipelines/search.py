@@ -61,8 +61,7 @@ def nearest(index: Index, query: np.ndarray, top_k: int) -> list[Match]:
 
 def query_vector(index: Index, text: str) -> np.ndarray:
     """The query as the server embeds a product whose title it is, with the index's own text model."""
-    from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, SentenceEncoder
+    from catalogvlm.pipeline.cpu.product_encoders import text_encoder
 
-    if index.text_model != MODEL_NAME:
-        raise ConfigurationError(f"the index was embedded with {index.text_model}; this machine encodes {MODEL_NAME}")
-    return SentenceEncoder().encode([embedding_text(Product(title=text))])[0]
+    encoder, _ = text_encoder(index.text_model)
+    return encoder.encode([embedding_text(Product(title=text))])[0]

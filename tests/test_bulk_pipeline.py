@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -303,3 +304,14 @@ def test_streaming_embeds_only_changed_updates(triton):
         failed = outputs["dead_letter"] | "Failed" >> beam.Map(lambda r: (r["id"], r["status"]))
         assert_that(embedded, equal_to([("a", "Mug", 384), ("a", "Mug, blue", 384)]), "e")
         assert_that(failed, equal_to([("b", "INVALID_ARGUMENT")]), "d")
+
+
+def test_the_text_model_is_chosen_by_name_and_an_unknown_one_is_refused():
+    from catalogvlm.pipeline.cpu.product_encoders import text_encoder
+
+    encoder, width = text_encoder("use-multilingual-v3")
+    vectors = encoder.encode(["vela aromática de soja", "scented soy candle", "hiking boots"])
+    assert vectors.shape == (3, width) == (3, 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]  # multilingual: the Spanish candle is the candle
+    with pytest.raises(ConfigurationError, match="text_model 'bert' is not one of all-MiniLM-L6-v2"):
+        text_encoder("bert")

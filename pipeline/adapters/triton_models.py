@@ -214,8 +214,9 @@ class ProductEmbeddingsModel:
     """The `product_embeddings` model, fed by Triton's dynamic batcher."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        self.limits = Limits.from_parameters(triton.model_parameters(args))
-        self.embedder = ProductEmbedder.on_cpu(self.limits)
+        parameters = triton.model_parameters(args)
+        self.limits = Limits.from_parameters(parameters)
+        self.embedder = ProductEmbedder.on_cpu(self.limits, parameters["text_model"])
         self.models = self.embedder.models_json()
 
     def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
