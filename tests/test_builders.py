@@ -15,7 +15,9 @@ def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):
     rendered = render_repository(
         "cpu", tmp_path, {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": "/e", "bls_instances": "6"}
     )
-    assert rendered.models == ("product_understanding", "taxonomy_validate", "category_candidates", "vlm")
+    assert rendered.models == (
+        "product_understanding", "taxonomy_validate", "category_candidates", "product_embeddings", "vlm",
+    )  # fmt: skip
     for name in rendered.models:
         text = (tmp_path / name / "config.pbtxt").read_text()
         assert "${" not in text

@@ -15,17 +15,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from catalogvlm.errors import ConfigurationError
 
-
-class TextEncoder(Protocol):
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
+from ..product_embeddings import Encoder
 
 USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
@@ -88,7 +84,7 @@ def _pixels(image: Image.Image) -> np.ndarray:
     return ((np.asarray(square, dtype=np.float32) - _MEAN) / _STD).transpose(2, 0, 1)
 
 
-def text_encoder(model: str) -> tuple[TextEncoder, int]:
+def text_encoder(model: str) -> tuple[Encoder, int]:
     """The text encoder a `text_model` names, and its dimension."""
     from .embeddings import EMBEDDING_WIDTH, MODEL_NAME, SentenceEncoder
 
