@@ -141,7 +141,8 @@ def _profile_build(
         steps = llmapi_build_steps(layout, limits, taxonomy_path, args.calib_size)
         return steps, llmapi_repository_values(layout, limits, args.candidates_top_k), limits.free_gpu_memory_fraction
     steps = engine_build_steps(layout, budget, taxonomy_path, args.calib_size)
-    return steps, engine_repository_values(layout, budget, tokenizer_dir), 0.9
+    kv_fraction = float(PROFILES["gpu-engine"].defaults["kv_cache_free_gpu_mem_fraction"])
+    return steps, engine_repository_values(layout, budget, tokenizer_dir), kv_fraction
 
 
 def _budget_report(budget: TokenBudget, checkpoint: Qwen2VLCheckpoint, gpu_gib: float, kv_fraction: float) -> str:

@@ -6,7 +6,7 @@ for semantic search and recommendations. Served by the `product_embeddings` mode
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +16,7 @@ from PIL import Image
 from .contract import Product
 from .images import decoded_rgb
 from .limits import Limits, cut_at_word
+from .product import product_from_raw
 
 # The text a product is embedded by, most telling first. The vendor is left out: it names the store, not the
 # product, and would pull a store's products together whatever they are. The description's opening is what
@@ -37,6 +38,12 @@ class EncoderInfo:
 
 
 @dataclass(frozen=True)
+class EmbeddingRequest:
+    text: str  # embedding_text
+    image: Image.Image | None  # decoded once, shrunk to HELD_IMAGE_SIDE
+
+
+@dataclass(frozen=True)
 class ProductVectors:
     text: np.ndarray  # float32 (text dim,), unit length
     image: np.ndarray | None  # float32 (image dim,), unit length; None without an image
@@ -49,15 +56,20 @@ def embedding_text(product: Product) -> str:
     return "\n".join(fields[name] for name in EMBEDDED_FIELDS if name in fields)
 
 
+def embedding_request(raw: Mapping[str, bytes | None], image: bytes | None, limits: Limits) -> EmbeddingRequest:
+    """A request's product checked as product_understanding checks one (InvalidInput naming the field), and its
+    image decoded once: the decode is the check, and what it yields is what the encoder reads."""
+    product = product_from_raw(raw, None, limits).product
+    return EmbeddingRequest(embedding_text(product), None if image is None else _decoded(image, limits))
+
+
 class ProductEmbedder:
-    def __init__(
-        self, text: Encoder, text_info: EncoderInfo, image: Encoder, image_info: EncoderInfo, limits: Limits
-    ) -> None:
-        self._text, self._image, self._limits = text, image, limits
+    def __init__(self, text: Encoder, text_info: EncoderInfo, image: Encoder, image_info: EncoderInfo) -> None:
+        self._text, self._image = text, image
         self.info = {"text": text_info, "image": image_info}
 
     @classmethod
-    def on_cpu(cls, limits: Limits, text_model: str) -> ProductEmbedder:
+    def on_cpu(cls, text_model: str) -> ProductEmbedder:
         from .cpu import product_encoders as encoders
 
         text, width = encoders.text_encoder(text_model)
@@ -66,26 +78,20 @@ class ProductEmbedder:
             EncoderInfo(text_model, width),
             encoders.ImageEncoder(),
             EncoderInfo(encoders.IMAGE_MODEL, encoders.IMAGE_WIDTH),
-            limits,
         )
 
     def models_json(self) -> str:
         """What the vectors are, for the response: each encoder's model and dimension."""
         return json.dumps({kind: {"model": i.model, "dim": i.dim} for kind, i in self.info.items()})
 
-    def embed(self, products: Sequence[Product]) -> list[ProductVectors]:
-        """Products already checked (product_from_raw): their images decode within the limits."""
-        if not products:
+    def embed(self, requests: Sequence[EmbeddingRequest]) -> list[ProductVectors]:
+        if not requests:
             return []
-        texts = self._text.encode([embedding_text(p) for p in products])
-        with_image = [i for i, p in enumerate(products) if p.image is not None]
-        images = dict(zip(with_image, self._images([products[i].image for i in with_image]), strict=True))
-        return [ProductVectors(texts[i], images.get(i)) for i in range(len(products))]
-
-    def _images(self, images: list[bytes]) -> np.ndarray:
-        if not images:
-            return np.empty((0, self.info["image"].dim), dtype=np.float32)
-        return self._image.encode([_decoded(image, self._limits) for image in images])
+        texts = self._text.encode([r.text for r in requests])
+        with_image = [i for i, r in enumerate(requests) if r.image is not None]
+        vectors = self._image.encode([requests[i].image for i in with_image]) if with_image else []
+        images = dict(zip(with_image, vectors, strict=True))
+        return [ProductVectors(texts[i], images.get(i)) for i in range(len(requests))]
 
 
 # A decoded image is shrunk at once to a little over the encoder's input: a batch then holds ~0.8 MB per image

@@ -28,7 +28,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     _job_arguments(batch, PRODUCT_MODEL)
     batch.add_argument("--format", dest="output_format", choices=("jsonl", "parquet"), default="jsonl")
-    batch.set_defaults(handler=_batch, accepts_beam_options=True)
+    batch.set_defaults(handler=_run_job, operation="classify", accepts_beam_options=True)
     embed = subcommands.add_parser(
         "embed",
         help="text and image vectors of a whole catalog (or a stream of updates) through a server, in Parquet",
@@ -36,7 +36,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _job_arguments(embed, EMBEDDINGS_MODEL)
-    embed.set_defaults(handler=_embed, accepts_beam_options=True, output_format="parquet")
+    embed.set_defaults(handler=_run_job, operation="embed", accepts_beam_options=True, output_format="parquet")
     search = subcommands.add_parser("search", help="the products nearest a text query, in an `embed` run's output")
     search.add_argument("--index", required=True, metavar="DIR", help="a `catalogvlm embed --output` folder")
     search.add_argument("query")
@@ -79,15 +79,7 @@ def _job_arguments(parser: argparse.ArgumentParser, model: str) -> None:
     parser.add_argument("--api-key", default=os.environ.get("CATALOGVLM_API_KEY"), help="env: CATALOGVLM_API_KEY")
 
 
-def _batch(args: argparse.Namespace) -> int:
-    return _run_job(args, "classify")
-
-
-def _embed(args: argparse.Namespace) -> int:
-    return _run_job(args, "embed")
-
-
-def _run_job(args: argparse.Namespace, operation: str) -> int:
+def _run_job(args: argparse.Namespace) -> int:
     try:  # the `bulk` extra: a base install serves and calls the server without Beam
         from . import bulk
     except ModuleNotFoundError as error:
@@ -110,7 +102,7 @@ def _run_job(args: argparse.Namespace, operation: str) -> int:
         input_format=args.input_format,
         output_format=args.output_format,
         batching=BatchOptions(max_batch_size=args.batch_size),
-        operation=bulk.OPERATIONS[operation],
+        operation=bulk.OPERATIONS[args.operation],
     )
     started = time.perf_counter()
     counts = bulk.run_updates(job, options) if streaming else bulk.run_catalog(job, options)

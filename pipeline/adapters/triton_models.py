@@ -28,12 +28,12 @@ import triton_python_backend_utils as pb_utils
 from .. import contract
 from ..candidates import CandidateRequest, CategoryCandidates
 from ..chain import ATTRIBUTE_STAGE, CATEGORY_STAGE
-from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT, Product
+from ..contract import CANDIDATES_MODEL, CANDIDATES_OUTPUT, TOP_K_INPUT
 from ..engines import OVERLAPPING_BATCHES_PARAMETER, BatchEngine, GenerationRequest, answer_batch, load_engine
 from ..errors import Overloaded, PipelineError
 from ..limits import Limits
-from ..product import TEXT_FIELDS, product_from_raw
-from ..product_embeddings import ProductEmbedder, ProductVectors
+from ..product import TEXT_FIELDS
+from ..product_embeddings import EmbeddingRequest, ProductEmbedder, ProductVectors, embedding_request
 from ..service import (
     CANDIDATES_MODEL_PARAMETER,
     VLM_PROTOCOL_PARAMETER,
@@ -216,7 +216,7 @@ class ProductEmbeddingsModel:
     def initialize(self, args: dict[str, str]) -> None:
         parameters = triton.model_parameters(args)
         self.limits = Limits.from_parameters(parameters)
-        self.embedder = ProductEmbedder.on_cpu(self.limits, parameters["text_model"])
+        self.embedder = ProductEmbedder.on_cpu(parameters["text_model"])
         self.models = self.embedder.models_json()
 
     def execute(self, requests: list[pb_utils.InferenceRequest]) -> list[pb_utils.InferenceResponse]:
@@ -227,10 +227,10 @@ class ProductEmbeddingsModel:
             triton.error_response(d) if isinstance(d, PipelineError) else self._response(next(answers)) for d in decoded
         ]
 
-    def _decode(self, request: pb_utils.InferenceRequest) -> Product | PipelineError:
+    def _decode(self, request: pb_utils.InferenceRequest) -> EmbeddingRequest | PipelineError:
         try:
             raw = {name: triton.text_input(request, name) for name in TEXT_FIELDS}
-            return product_from_raw(raw, triton.bytes_input(request, contract.IMAGE_INPUT_NAME), self.limits).product
+            return embedding_request(raw, triton.bytes_input(request, contract.IMAGE_INPUT_NAME), self.limits)
         except PipelineError as error:
             return error
 
