@@ -2,7 +2,7 @@
 
 Quality is judged on stores the engine has never seen, so every choice is made without the stores it is scored
 on: the products are split into folds by store; for each fold the classifier's settings are chosen (by
-hierarchical F1) and the confidence is calibrated (isotonic regression) on the other folds' stores, and the fold's
+hierarchical F1) and the confidence is calibrated (Platt scaling) on the other folds' stores, and the fold's
 products then go through the real engine and chain in-process with those settings. The scores, the reliability
 table and the attribute values reported are those of the held-out folds only. The settings and calibration to
 ship are then chosen the same way on all stores.
@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.candidates import DEFAULT_TOP_K, BatchedCandidateSource
 from catalogvlm.pipeline.chain import ChainSettings, Prediction, ProductUnderstandingChain
 from catalogvlm.pipeline.contract import Product
+from catalogvlm.pipeline.cpu.attributes import mentioned_values
 from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
-from catalogvlm.pipeline.cpu.embeddings import CategoryEmbeddingCache
+from catalogvlm.pipeline.cpu.embeddings import build_category_vectors, load_category_vectors
 from catalogvlm.pipeline.cpu.engine import CpuVlmEngine
 from catalogvlm.pipeline.cpu.glossary import with_glosses
 from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
@@ -35,16 +38,26 @@ from catalogvlm.settings import EMBEDDINGS_DIR, taxonomy_dir
 from catalogvlm.taxonomy import Category, Taxonomy
 
 from .labelled import LabelledProduct
-from .metrics import RECALL_AT, is_right, largest_gap, reliability, score
+from .metrics import RECALL_AT, is_right, score
 
 FOLDS = 5
-# The confidence temperatures tried, as multiples of the decision temperature.
-CONFIDENCE_TEMPERATURE_FACTORS = (1, 2, 4)
-# The settings validated: each view's weight, the product type's share, the softmax temperature, the glossary.
+# An attribute's default (the value merchants give it where the text names none) is kept when, in the average store
+# among at least DEFAULT_MIN_STORES, it is right for at least this share of such products. Chosen by leave-stores-out
+# validation of stage 2 on the merchants' categories (README): attribute F1 0.369, precision 0.749 (0.319 / 0.767
+# without defaults); 0.5 gave F1 0.374 at precision 0.711 with Target gender defaults that were right for 14% of
+# held-out products in the full pipeline, 0.7 gave 0.358.
+DEFAULT_MIN_PRECISION = 0.6
+DEFAULT_MIN_STORES = 3
+# The confidence temperature as a multiple of the decision temperature. Chosen by leave-stores-out validation of the
+# calibration (README): 2 kept every bin within 0.08; 1, 1.5 and 4 left bins 0.12 to 0.36 off, and choosing the
+# factor inside each fold (the previous way) 0.17.
+CONFIDENCE_TEMPERATURE_FACTOR = 2
+# The settings validated: the embeddings' weight against the lexical view, the product type's share, the
+# multilingual encoder's share, the softmax temperature, the glossary.
 GRID = [
-    EngineSettings(ClassifierSettings(embedding, product_type, temperature), glossary)
-    for embedding, product_type, temperature, glossary in itertools.product(
-        (0.6, 0.7, 0.85), (0.0, 0.3, 0.6), (0.02, 0.04, 0.08), (True, False)
+    EngineSettings(ClassifierSettings(embedding, product_type, temperature, multilingual_weight=multilingual), glossary)
+    for embedding, product_type, multilingual, temperature, glossary in itertools.product(
+        (0.7, 0.85, 0.95), (0.3, 0.5), (0.0, 0.35, 0.5), (0.02, 0.03, 0.04), (True, False)
     )
 ]
 
@@ -63,7 +76,7 @@ class SettingsGrid:
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
         self._classifier, self._views = classifier, views
-        self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most len(GRID) x the factors tried
+        self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most one per setting of GRID
         self.labels, self.stores = list(labels), list(stores)
         self.answers = np.empty((len(GRID), len(fields)), dtype=object)
         self.masses = np.zeros((len(GRID), len(fields)))
@@ -90,29 +103,26 @@ class SettingsGrid:
         return self._confidence_masses[setting]
 
     def calibration(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> Calibration:
-        """Isotonic map from the raw tree mass to the share of right answers, fitted on these products."""
+        """The map from the raw tree mass to the share of right answers, fitted on these products."""
         labelled, right = self._right(setting, rows)
-        isotonic = _isotonic().fit(masses[labelled], right)
-        return Calibration(tuple(isotonic.X_thresholds_), tuple(isotonic.y_thresholds_))
-
-    def cross_fitted_gap(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> float:
-        """The largest per-bin calibration gap of these masses on these products' stores (the target is ±0.1 per
-        bin), each fold of stores calibrated on the others'."""
-        labelled, right = self._right(setting, rows)
-        groups = [self.stores[r] for r in labelled]
-        confidence = np.zeros(len(labelled))
-        for fit, check in GroupKFold(n_splits=min(FOLDS, len(set(groups)))).split(labelled, groups=groups):
-            isotonic = _isotonic().fit(masses[[labelled[i] for i in fit]], right[fit])
-            confidence[check] = isotonic.predict(masses[[labelled[i] for i in check]])
-        return largest_gap(reliability(confidence, right))
+        return platt(masses[labelled], right)
 
     def _right(self, setting: int, rows: np.ndarray) -> tuple[list[int], np.ndarray]:
         labelled = [r for r in rows if self.labels[r]]
         return labelled, np.array([is_right(self.answers[setting, r], self.labels[r]) for r in labelled])
 
 
-def _isotonic() -> IsotonicRegression:
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+def platt(masses: np.ndarray, right: np.ndarray) -> Calibration:
+    """Platt scaling: a logistic regression of right/wrong on the logit of the mass."""
+    if len(set(right)) < 2:  # all right or all wrong: the share itself, whatever the mass
+        return Calibration(0.0, float(_logit(np.mean(right))))
+    fitted = LogisticRegression().fit(_logit(np.asarray(masses, dtype=float))[:, np.newaxis], right)
+    return Calibration(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, 1e-6, 1.0 - 1e-6)
+    return np.log(clipped / (1.0 - clipped))
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ class Validation:
 
 def leave_stores_out(
     taxonomy: Taxonomy,
-    vectors: np.ndarray,
+    vectors: Mapping[str, np.ndarray],
     products: Sequence[LabelledProduct],
     folds: int = FOLDS,
     fixed: EngineSettings | None = None,
@@ -150,7 +160,9 @@ def leave_stores_out(
     candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []
     for train, held_out in GroupKFold(n_splits=folds).split(products, groups=stores):
-        setting = _chosen(grid, train, fixed)
+        setting = replace(
+            _chosen(grid, train, fixed), attribute_defaults=attribute_defaults(taxonomy, served, products, train)
+        )
         for i, found in zip(held_out, grid.candidates(setting, held_out, max(RECALL_AT)), strict=True):
             candidates[i] = found
         retriever = CategoryRetriever(classifier, setting)
@@ -159,35 +171,68 @@ def leave_stores_out(
         for i, prediction in zip(held_out, held_out_predictions, strict=True):
             predictions[i] = prediction
         summary.append(Fold(len({stores[i] for i in held_out}), len(held_out), setting))
-    chosen = _chosen(grid, np.arange(len(products)), fixed)
+    every = np.arange(len(products))
+    chosen = replace(
+        _chosen(grid, every, fixed), attribute_defaults=attribute_defaults(taxonomy, served, products, every)
+    )
     return Validation(predictions, candidates, summary, chosen)  # type: ignore[arg-type]
 
 
 def _chosen(grid: SettingsGrid, rows: np.ndarray, fixed: EngineSettings | None = None) -> EngineSettings:
     """The settings (the fixed ones, or those with the best hierarchical F1 on these products), their confidence
-    temperature (the one whose calibration's largest bin gap across these products' stores is smallest) and
-    calibration."""
+    temperature and its calibration on these products."""
     if fixed is None:
         best = grid.best(rows)
     else:
         best = GRID.index(EngineSettings(replace(fixed.classifier, confidence_temperature=None), fixed.glossary))
-    setting = GRID[best]
-    options = [
-        replace(
-            setting, classifier=replace(setting.classifier, confidence_temperature=setting.classifier.temperature * f)
+    classifier = GRID[best].classifier
+    classifier = replace(classifier, confidence_temperature=classifier.temperature * CONFIDENCE_TEMPERATURE_FACTOR)
+    setting = replace(GRID[best], classifier=classifier)
+    return replace(setting, calibration=grid.calibration(best, rows, grid.confidence_masses(setting)))
+
+
+def attribute_defaults(
+    taxonomy: Taxonomy, served: Sequence[Product], products: Sequence[LabelledProduct], rows: Sequence[int]
+) -> tuple[tuple[str, str], ...]:
+    """Per attribute, the value merchants give most often where stage 2 finds none in the text (on the merchant's
+    own category), kept when it is right for the average store (DEFAULT_MIN_*); fitted on these rows only."""
+    silent: dict[str, Counter[str]] = defaultdict(Counter)  # attribute -> store -> products whose text names no value
+    given: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)  # (attribute, value handle) -> store -> products
+    names: dict[tuple[str, str], str] = {}
+    for row in rows:
+        labelled, category = products[row], taxonomy.get(products[row].category)
+        if not labelled.attributes or category is None:
+            continue
+        menu = {attribute.handle: attribute for attribute in category.attributes}
+        fields = with_glosses(served[row].text_fields(), descriptive=True)
+        found = mentioned_values(prompts.menu_entries(category.attributes), fields)
+        for handle, values in labelled.attributes.items():
+            if handle not in menu or handle in found:
+                continue
+            silent[handle][labelled.store] += 1
+            names.update({(handle, value.handle): value.name for value in menu[handle].values})
+            for value in values:
+                given[handle, value][labelled.store] += 1
+    defaults = []
+    for handle, stores in silent.items():
+        if len(stores) < DEFAULT_MIN_STORES:
+            continue
+        # Each store counts once, whatever its size: a default must hold for stores, not for one big store.
+        share, value = max(
+            (np.mean([given[handle, v][store] / n for store, n in stores.items()]), v)
+            for h, v in given
+            if h == handle and (h, v) in names
         )
-        for f in CONFIDENCE_TEMPERATURE_FACTORS
-    ]
-    scored = [(option, grid.confidence_masses(option)) for option in options]
-    option, masses = min(scored, key=lambda pair: grid.cross_fitted_gap(best, rows, pair[1]))
-    return replace(option, calibration=grid.calibration(best, rows, masses))
+        if share >= DEFAULT_MIN_PRECISION:
+            defaults.append((handle, names[handle, value]))
+    return tuple(sorted(defaults))
 
 
-def category_vectors(taxonomy: Taxonomy, taxonomy_option: str | None = None) -> np.ndarray:
-    """The served engine's category embeddings, built first when this machine has none (~100 s)."""
-    cache = CategoryEmbeddingCache(taxonomy_dir(taxonomy_option), EMBEDDINGS_DIR)
-    cache.build(taxonomy)  # does nothing when the cache is there
-    return np.asarray(cache.load(taxonomy))
+def category_vectors(taxonomy: Taxonomy, taxonomy_option: str | None = None) -> Mapping[str, np.ndarray]:
+    """The served engine's category embeddings, built first when this machine has none (~2 min)."""
+    root = taxonomy_dir(taxonomy_option)
+    build_category_vectors(root, EMBEDDINGS_DIR, taxonomy)  # does nothing when the caches are there
+    return load_category_vectors(root, EMBEDDINGS_DIR, taxonomy)  # type: ignore[return-value]
 
 
 def _as_served(products: Sequence[LabelledProduct]) -> list[Product]:

@@ -68,12 +68,16 @@ def candidates_block(candidates: Sequence[Candidate]) -> str:
     return block(CANDIDATES_TAG, json.dumps(listed, ensure_ascii=False))
 
 
+def menu_entries(menu: Sequence[MenuAttribute]) -> list[dict[str, object]]:
+    """A category's attribute menu as stage 2's prompt lists it (and an engine reads it back)."""
+    return [{"handle": a.handle, "name": a.name, "values": [v.name for v in a.values]} for a in menu]
+
+
 def attribute_prompt(product: Product, category_path: str, menu: Sequence[MenuAttribute]) -> str:
-    menu_json = [{"handle": a.handle, "name": a.name, "values": [v.name for v in a.values]} for a in menu]
     blocks = [
         ATTRIBUTE_TASK,
         block("category", category_path),
-        block("attribute_menu", json.dumps(menu_json, ensure_ascii=False)),
+        block("attribute_menu", json.dumps(menu_entries(menu), ensure_ascii=False)),
         *_product_blocks(product),
     ]
     return chat(SYSTEM, "\n\n".join(blocks))

@@ -4,9 +4,11 @@ engine's confidence through the chain, and `catalogvlm eval --leave-stores-out` 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from catalogvlm.evaluation.metrics import expected_calibration_error, is_right, largest_gap, reliability
@@ -36,19 +38,21 @@ def test_reliability_bins_by_hand():
 
 
 def test_calibration_is_a_monotone_map_and_round_trips(tmp_path):
-    calibration = Calibration(raw=(0.2, 0.6, 0.9), calibrated=(0.1, 0.5, 0.8))
-    assert calibration.confidence(0.0) == 0.1 and calibration.confidence(1.0) == 0.8  # clipped at the ends
-    assert calibration.confidence(0.4) == pytest.approx(0.3)
-    assert Calibration().confidence(1.7) == 1.0  # none fitted: the raw mass, within [0, 1]
-    settings = EngineSettings(ClassifierSettings(0.6, 0.3, 0.04), False, calibration)
+    calibration = Calibration(slope=0.5, intercept=-1.0)
+    assert calibration.confidence(0.5) == pytest.approx(1 / (1 + math.e))  # logit 0: the intercept alone
+    masses = [0.0, 0.1, 0.4, 0.8, 1.0]
+    assert [calibration.confidence(m) for m in masses] == sorted(calibration.confidence(m) for m in masses)
+    assert calibration.confidence(0.0) > 0.0 and calibration.confidence(1.0) < 1.0
+    assert Calibration().confidence(0.3) == pytest.approx(0.3)  # none fitted: the raw mass
+    assert Calibration().confidence(1.7) == pytest.approx(1.0, abs=1e-5)
+    settings = EngineSettings(ClassifierSettings(0.6, 0.3, 0.04), False, calibration, (("age-group", "Adults"),))
     path = settings.write(tmp_path / "settings.json", {"command": "test"})
     assert EngineSettings.from_dict(json.loads(path.read_text())["settings"]) == settings
 
 
 def test_the_shipped_settings_carry_a_calibration_and_their_provenance():
     settings = EngineSettings.shipped()
-    assert settings.calibration.raw and list(settings.calibration.calibrated) == sorted(settings.calibration.calibrated)
-    assert all(0.0 <= c <= 1.0 for c in settings.calibration.calibrated)
+    assert settings.calibration != Calibration() and settings.calibration.slope > 0  # fitted, and increasing
 
 
 MENU = [
@@ -100,6 +104,39 @@ STORES = {
 }
 
 
+def test_an_attribute_default_answers_only_where_the_text_names_no_value():
+    defaults = {"age-group": "Adults", "item-condition": "Refurbished"}  # the second is not in its list
+    assert mentioned_values(MENU, {"title": "Cotton tee"}, defaults=defaults) == {"age-group": ["Adults"]}
+    assert mentioned_values(MENU, {"title": "Cotton tee for kids"}, defaults=defaults)["age-group"] == ["Kids"]
+
+
+def _silent_tee(store: str, age_group: str):
+    from catalogvlm.evaluation.labelled import LabelledProduct
+
+    product = Product(title="Cotton tee")
+    return LabelledProduct(store, product, "aa-1-13-8", {"age-group": [f"age-group__{age_group}"]})
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"a": ["adults"], "b": ["adults"], "c": ["adults", "kids"]}, (("age-group", "Adults"),)),
+        ({"a": ["adults"], "b": ["adults"]}, ()),  # two stores: a habit, not yet a default
+        (
+            {"a": ["adults", "kids"], "b": ["kids", "teens"], "c": ["adults", "babies"]},
+            (),
+        ),  # a third of a store at best
+        ({"a": ["kids"] * 6, "b": ["adults"], "c": ["adults"]}, (("age-group", "Adults"),)),  # stores count, not sizes
+    ],
+)
+def test_attribute_defaults_are_fitted_on_silent_texts_across_stores(taxonomy, labels, expected):
+    from catalogvlm.evaluation.validation import attribute_defaults
+
+    products = [_silent_tee(store, value) for store, values in labels.items() for value in values]
+    served = [p.product for p in products]
+    assert attribute_defaults(taxonomy, served, products, range(len(products))) == expected
+
+
 def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path):
     rows = [
         {"source_repo": store, "title": title, "tags": [], "category_gid": GID + label,
@@ -119,7 +156,8 @@ def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path)
     assert 0.0 <= summary["calibration_error"] <= 1.0 and summary["attributes"]["pairs"] == 1
     assert (report / "reliability.csv").read_text().startswith("confidence_from,confidence_to,products,")
     chosen = json.loads(settings.read_text())
-    assert chosen["provenance"]["products"] == 6 and EngineSettings.from_dict(chosen["settings"]).calibration.raw
+    assert chosen["provenance"]["products"] == 6
+    assert EngineSettings.from_dict(chosen["settings"]).calibration != Calibration()
 
 
 def test_the_confidence_temperature_changes_the_confidence_never_the_answer(taxonomy):
@@ -132,3 +170,13 @@ def test_the_confidence_temperature_changes_the_confidence_never_the_answer(taxo
     assert [[c for c, _ in found] for found in sharp] == [[c for c, _ in found] for found in soft]
     assert [found[0][1] for found in sharp] != [found[0][1] for found in soft]
     assert all(0.0 <= mass <= 1.0 for found in soft for _, mass in found)
+
+
+def test_platt_scaling_is_fitted_and_survives_a_single_class():
+    from catalogvlm.evaluation.validation import platt
+
+    masses = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9, 0.95, 0.99])
+    fitted = platt(masses, np.array([0, 0, 1, 0, 1, 1, 1, 1]))
+    assert fitted.slope > 0 and fitted.confidence(0.1) < 0.5 < fitted.confidence(0.99)
+    always = platt(masses, np.ones(8))  # every answer right: certain whatever the mass
+    assert always.slope == 0.0 and always.confidence(0.1) == pytest.approx(1.0, abs=1e-5)

@@ -1,4 +1,5 @@
-"""Stage 2 on the CPU: values the product's own words mention, and colours its image shows."""
+"""Stage 2 on the CPU: values the product's own words mention, colours its image shows, and the values merchants
+give an attribute most often where the text names none (fitted by leave-stores-out validation: calibration.py)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ _PARENTHESIS = re.compile(r"\(([^)]*)\)")
 
 
 def mentioned_values(
-    menu: Sequence[Mapping[str, object]], fields: Mapping[str, str], image_colors: Iterable[str] = ()
+    menu: Sequence[Mapping[str, object]],
+    fields: Mapping[str, str],
+    image_colors: Iterable[str] = (),
+    defaults: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """{attribute handle: [listed value names]} for values written in the text (whole words, any case);
-    colour attributes fall back to the image's dominant colours when the text names none."""
+    colour attributes fall back to the image's dominant colours when the text names none, and any attribute to its
+    value in `defaults` (attribute handle: value name) when its list has it."""
     phrases = _phrases(_units(" \n ".join(fields.values())))
     filed = _phrases(_units(" \n ".join(fields.get(f, "") for f in FILING_FIELDS)))
     seen_colors = [c for c in image_colors]
@@ -42,6 +47,8 @@ def mentioned_values(
         if not found and handle in COLOR_HANDLES:
             listed = {v.casefold(): v for v in values}
             found = [listed[c.casefold()] for c in seen_colors if c.casefold() in listed][:MAX_VALUES_PER_ATTRIBUTE]
+        if not found and (defaults or {}).get(handle) in values:
+            found = [defaults[handle]]  # type: ignore[index]
         if found:
             answer[handle] = found
     return answer

@@ -2,10 +2,9 @@
 
 The classifier's raw confidence is the share of softmax mass under the category it answers; how often such an
 answer is right depends on the temperature, the views and the catalog. `catalogvlm eval --leave-stores-out`
-fits an isotonic map from that mass to the observed share of right answers (the label or an ancestor of it)
-on stores other than those it is scored on; `--write-settings` writes the settings chosen on all stores. The
-engine reads `settings.json` beside this module, whose provenance says where its settings came from.
-The map is a monotone step function: `np.interp` over its knots.
+fits a logistic map (Platt scaling) from that mass to the observed share of right answers (the label or an
+ancestor of it) on stores other than those it is scored on; `--write-settings` writes the settings chosen on all
+stores. The engine reads `settings.json` beside this module, whose provenance says where its settings came from.
 """
 
 from __future__ import annotations
@@ -24,15 +23,19 @@ SHIPPED_SETTINGS = "settings.json"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Knots of a monotone map from raw mass to confidence; without knots the raw mass is the confidence."""
+    """Platt scaling of the raw mass: confidence = sigmoid(slope * logit(mass) + intercept). Two numbers, so a few
+    stores cannot bend it the way they bent an isotonic step function (README: its largest held-out bin gap was 0.12
+    against 0.08). Unfitted (slope 1, intercept 0) the raw mass is the confidence."""
 
-    raw: tuple[float, ...] = ()
-    calibrated: tuple[float, ...] = ()
+    slope: float = 1.0
+    intercept: float = 0.0
 
     def confidence(self, mass: float) -> float:
-        if not self.raw:
-            return float(min(max(mass, 0.0), 1.0))
-        return float(np.interp(mass, self.raw, self.calibrated))
+        clipped = min(max(float(mass), _EPSILON), 1.0 - _EPSILON)
+        return float(1.0 / (1.0 + np.exp(-(self.slope * np.log(clipped / (1.0 - clipped)) + self.intercept))))
+
+
+_EPSILON = 1e-6  # a mass of exactly 0 or 1 has no logit
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,22 @@ class EngineSettings:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     glossary: bool = True  # append English glosses of foreign words before classifying
     calibration: Calibration = field(default_factory=Calibration)
+    # (attribute handle, value name): stage 2's answer where the text names no value (a tuple: settings are hashed)
+    attribute_defaults: tuple[tuple[str, str], ...] = ()
+
+    def defaults(self) -> dict[str, str]:
+        return dict(self.attribute_defaults)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "attribute_defaults": self.defaults()}
 
     def label(self) -> str:
         c = self.classifier
         return (
             f"embedding {c.embedding_weight:g}, product type {c.product_type_weight:g}, "
             f"temperature {c.temperature:g} (confidence {c.confidence_temperature or c.temperature:g}), "
-            f"glossary {'on' if self.glossary else 'off'}"
+            f"multilingual {c.multilingual_weight:g}, glossary {'on' if self.glossary else 'off'}, "
+            f"{len(self.attribute_defaults)} attribute defaults"
         )
 
     @classmethod
@@ -58,7 +67,8 @@ class EngineSettings:
         return cls(
             ClassifierSettings(**data.get("classifier", {})),
             bool(data.get("glossary", True)),
-            Calibration(tuple(calibration.get("raw", ())), tuple(calibration.get("calibrated", ()))),
+            Calibration(**calibration),
+            tuple(sorted((data.get("attribute_defaults") or {}).items())),
         )
 
     @classmethod

@@ -38,14 +38,17 @@ class CpuVlmEngine:
         self,
         taxonomy: Taxonomy,
         limits: Limits | None = None,
-        category_vectors: np.ndarray | None = None,
+        category_vectors: Mapping[str, np.ndarray] | None = None,
         settings: EngineSettings | None = None,
         classifier: CategoryClassifier | None = None,
     ) -> None:
         """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone; `settings`
         default to those validation chose (calibration.py); a `classifier` over the same taxonomy and vectors
         may be shared between engines of different settings."""
-        self._retriever = CategoryRetriever(classifier or CategoryClassifier(taxonomy, category_vectors), settings)
+        self._settings = settings or EngineSettings.shipped()
+        self._retriever = CategoryRetriever(
+            classifier or CategoryClassifier(taxonomy, category_vectors), self._settings
+        )
         self._limits = limits or Limits()
         # By digest, bounded, shared by the threads that run batches: stage 2 reuses stage 1's look.
         self._summaries: cachetools.LRUCache[bytes, ImageSummary] = cachetools.LRUCache(SUMMARY_CACHE_SIZE)
@@ -106,10 +109,10 @@ class CpuVlmEngine:
             ensure_ascii=False,
         )
 
-    @staticmethod
-    def _attributes(reading: _Reading) -> str:
+    def _attributes(self, reading: _Reading) -> str:
         colors = reading.summary.dominant_colors if reading.summary else ()
-        values = mentioned_values(reading.menu, with_glosses(reading.fields, descriptive=True), colors)
+        fields = with_glosses(reading.fields, descriptive=True)
+        values = mentioned_values(reading.menu, fields, colors, self._settings.defaults())
         return json.dumps({"attributes": values}, ensure_ascii=False)
 
     def _image_summary(self, image: bytes | None) -> ImageSummary | None:
