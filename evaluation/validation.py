@@ -219,9 +219,12 @@ def attribute_defaults(
             continue
         # Each store counts once, whatever its size: a default must hold for stores, not for one big store.
         share, value = max(
-            (np.mean([given[handle, v][store] / n for store, n in stores.items()]), v)
-            for h, v in given
-            if h == handle and (h, v) in names
+            (
+                (np.mean([given[handle, v][store] / n for store, n in stores.items()]), v)
+                for h, v in given
+                if h == handle and (h, v) in names
+            ),
+            default=(0.0, ""),  # the merchants labelled the attribute with no listed value
         )
         if share >= DEFAULT_MIN_PRECISION:
             defaults.append((handle, names[handle, value]))

@@ -180,3 +180,11 @@ def test_platt_scaling_is_fitted_and_survives_a_single_class():
     assert fitted.slope > 0 and fitted.confidence(0.1) < 0.5 < fitted.confidence(0.99)
     always = platt(masses, np.ones(8))  # every answer right: certain whatever the mass
     assert always.slope == 0.0 and always.confidence(0.1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_attribute_defaults_skip_attributes_labelled_without_values(taxonomy):
+    from catalogvlm.evaluation.labelled import LabelledProduct
+    from catalogvlm.evaluation.validation import attribute_defaults
+
+    products = [LabelledProduct(s, Product(title="Cotton tee"), "aa-1-13-8", {"age-group": []}) for s in "abc"]
+    assert attribute_defaults(taxonomy, [p.product for p in products], products, range(3)) == ()
