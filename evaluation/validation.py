@@ -25,7 +25,7 @@ from catalogvlm.pipeline.candidates import DEFAULT_TOP_K, BatchedCandidateSource
 from catalogvlm.pipeline.chain import ChainSettings, Prediction, ProductUnderstandingChain
 from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.attributes import mentioned_values
-from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings
+from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings, logit
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
 from catalogvlm.pipeline.cpu.embeddings import build_category_vectors, load_category_vectors
 from catalogvlm.pipeline.cpu.engine import CpuVlmEngine
@@ -70,19 +70,17 @@ class SettingsGrid:
         classifier: CategoryClassifier,
         fields: Sequence[Mapping[str, str]],
         labels: Sequence[str],
-        stores: Sequence[str],
     ) -> None:
         glossed = [with_glosses(f) for f in fields]
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
         self._classifier, self._views = classifier, views
         self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most one per setting of GRID
-        self.labels, self.stores = list(labels), list(stores)
+        self.labels = list(labels)
         self.answers = np.empty((len(GRID), len(fields)), dtype=object)
-        self.masses = np.zeros((len(GRID), len(fields)))
         for row, setting in enumerate(GRID):
-            for column, (category, mass) in enumerate(classifier.decide(views[setting.glossary], setting.classifier)):
-                self.answers[row, column], self.masses[row, column] = category.short_id, mass
+            for column, (category, _) in enumerate(classifier.decide(views[setting.glossary], setting.classifier)):
+                self.answers[row, column] = category.short_id
 
     def best(self, rows: np.ndarray) -> int:
         """The setting (index into GRID) with the highest hierarchical F1 on these products."""
@@ -115,14 +113,9 @@ class SettingsGrid:
 def platt(masses: np.ndarray, right: np.ndarray) -> Calibration:
     """Platt scaling: a logistic regression of right/wrong on the logit of the mass."""
     if len(set(right)) < 2:  # all right or all wrong: the share itself, whatever the mass
-        return Calibration(0.0, float(_logit(np.mean(right))))
-    fitted = LogisticRegression().fit(_logit(np.asarray(masses, dtype=float))[:, np.newaxis], right)
+        return Calibration(0.0, float(logit(np.mean(right))))
+    fitted = LogisticRegression().fit(logit(np.asarray(masses, dtype=float))[:, np.newaxis], right)
     return Calibration(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    clipped = np.clip(p, 1e-6, 1.0 - 1e-6)
-    return np.log(clipped / (1.0 - clipped))
 
 
 @dataclass(frozen=True)
@@ -155,7 +148,7 @@ def leave_stores_out(
     served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
     stores = [p.store for p in products]
-    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products], stores)
+    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
     predictions: list[Prediction | None] = [None] * len(products)
     candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []

@@ -31,11 +31,13 @@ class Calibration:
     intercept: float = 0.0
 
     def confidence(self, mass: float) -> float:
-        clipped = min(max(float(mass), _EPSILON), 1.0 - _EPSILON)
-        return float(1.0 / (1.0 + np.exp(-(self.slope * np.log(clipped / (1.0 - clipped)) + self.intercept))))
+        return float(1.0 / (1.0 + np.exp(-(self.slope * logit(mass) + self.intercept))))
 
 
-_EPSILON = 1e-6  # a mass of exactly 0 or 1 has no logit
+def logit(p: float | np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept 1e-6 inside (0, 1): a mass of exactly 0 or 1 has no logit."""
+    clipped = np.clip(p, 1e-6, 1.0 - 1e-6)
+    return np.log(clipped / (1.0 - clipped))
 
 
 @dataclass(frozen=True)
