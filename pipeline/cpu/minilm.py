@@ -28,13 +28,20 @@ class MiniLM:
         self._weights = load_file(str(model_dir / "model.safetensors"))
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=int(max_length))
-        self._tokenizer.enable_padding(pad_id=int(config.get("pad_token_id", 0)))
+        self._tokenizer.no_padding()  # batches are padded by encode(), grouped by length first
+        self._pad_id = int(config.get("pad_token_id", 0))
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one per text."""
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids (truncated to the model's window, unpadded)."""
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def encode(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """Unit-length float32 vectors, one per token-id sequence; the batch is padded to its longest."""
+        length = max(len(ids) for ids in batch)
+        ids = np.full((len(batch), length), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), length), dtype=np.float32)
+        for row, sequence in enumerate(batch):
+            ids[row, : len(sequence)], mask[row, : len(sequence)] = sequence, 1.0
         hidden = self._embed(ids)
         additive_mask = (1.0 - mask)[:, None, None, :] * np.finfo(np.float32).min
         for layer in range(self._layers):
