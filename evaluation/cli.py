@@ -171,7 +171,10 @@ def _summarize(
             written.append(write_cascade_report(args.report, cascade))
         if values:
             written += write_attribute_report(
-                args.report, values, [p.category or None for _, p in scored if p.attributes is not None], names
+                args.report,
+                values,
+                [(r.category.id, p.category or None) for r, p in scored if p.attributes is not None],
+                names,
             )
         for path in written:
             print(f"wrote {path}", file=sys.stderr)

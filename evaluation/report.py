@@ -112,21 +112,26 @@ def _short(category_id: str) -> str:
 def write_attribute_report(
     out_dir: Path,
     values: Sequence[tuple[AttributeValues, AttributeValues]],
-    labels: Sequence[str | None],
+    labels: Sequence[tuple[str, str | None]],
     names: Mapping[str, str],
     worst: int = 50,
 ) -> list[Path]:
-    """`values[i]` = (predicted, merchant's) values of the product labelled `labels[i]` (a category id, or None):
-    scores per attribute and per vertical, and the false values predicted most often."""
+    """`values[i]` = (predicted, merchant's) values of the product whose (predicted category id, label) is
+    `labels[i]` (the label None where the row has none): scores per attribute, per vertical and per relation of the
+    predicted category to the label (stage 2 answers from the predicted category's menu, so a wrong category
+    caps it), and the false values predicted most often."""
     out_dir.mkdir(parents=True, exist_ok=True)
     verticals: dict[str, list[tuple[AttributeValues, AttributeValues]]] = {}
-    for pair, label in zip(values, labels, strict=True):
+    relations: dict[str, list[tuple[AttributeValues, AttributeValues]]] = {}
+    for pair, (predicted, label) in zip(values, labels, strict=True):
         verticals.setdefault(names.get(lineage(label)[0], "?") if label else "(no category label)", []).append(pair)
-    per_vertical = {vertical: score_attributes(group) for vertical, group in verticals.items()}
-    per_vertical = {vertical: scores for vertical, scores in per_vertical.items() if scores.pairs}
+        relations.setdefault(relation(predicted, label) if label else "(no category label)", []).append(pair)
     written = [
         _write_attribute_scores(out_dir / "attributes.csv", "attribute", attributes_by_handle(values)),
-        _write_attribute_scores(out_dir / "attributes_per_vertical.csv", "vertical", per_vertical),
+        _write_attribute_scores(out_dir / "attributes_per_vertical.csv", "vertical", _scored(verticals)),
+        _write_attribute_scores(
+            out_dir / "attributes_per_category_relation.csv", "predicted category", _scored(relations)
+        ),
     ]
     path = _write_table(
         out_dir / "false_values.csv",
@@ -134,6 +139,12 @@ def write_attribute_report(
         ((attribute, value, n) for (attribute, value), n in false_values(values).most_common(worst)),
     )
     return [*written, path]
+
+
+def _scored(groups: Mapping[str, Sequence[tuple[AttributeValues, AttributeValues]]]) -> dict[str, AttributeScores]:
+    """Each group's attribute scores, leaving out groups with no labelled pair."""
+    scores = {key: score_attributes(group) for key, group in groups.items()}
+    return {key: s for key, s in scores.items() if s.pairs}
 
 
 def write_calibration_report(out_dir: Path, bins: Sequence[ReliabilityBin]) -> Path:

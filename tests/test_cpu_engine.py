@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
-from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder
+from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder, _length_groups
 
 
 def test_numpy_minilm_matches_sentence_transformers():
@@ -24,6 +24,13 @@ def test_numpy_minilm_matches_sentence_transformers():
     ours = SentenceEncoder(batch_size=2).encode(texts)
     assert ours.shape == (4, 384) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_texts_are_batched_with_texts_of_like_token_count():
+    # shortest first, at most 2 a batch; 21 pads 12 within 1.25 x 12 + 8 tokens, 200 pads nothing but itself
+    assert _length_groups([200, 10, 12, 21, 11], batch_size=2) == [[1, 4], [2, 3], [0]]
+    assert _length_groups([10, 30, 31], batch_size=8) == [[0], [1, 2]]
+    assert _length_groups([], batch_size=4) == []
 
 
 def _descend(tree: _Tree, scores: np.ndarray) -> tuple[int, float]:

@@ -18,6 +18,7 @@ from catalogvlm.evaluation.metrics import (
     score_attributes,
     vertical_confusion,
 )
+from catalogvlm.evaluation.report import write_attribute_report
 
 GID = "gid://shopify/TaxonomyCategory/"
 
@@ -153,3 +154,20 @@ def test_eval_reads_jsonl_and_scores_attribute_values(grpc_url, tmp_path):
     verticals = (report / "attributes_per_vertical.csv").read_text(encoding="utf-8").splitlines()
     assert verticals[1:] == [verticals[1]] and verticals[1].startswith("Apparel & Accessories,2,")  # not the candle
     assert (report / "false_values.csv").read_text(encoding="utf-8").startswith("attribute,value,")
+
+
+def test_attribute_report_splits_scores_by_how_the_predicted_category_relates_to_the_label(tmp_path):
+    values = [
+        ({"color": {"color__red"}}, {"color": ["color__red"]}),  # the right category: its menu had the value
+        ({}, {"color": ["color__blue"]}),  # a candle for a t-shirt: nothing to answer from
+        ({"color": {"color__red"}}, {"color": ["color__red", "color__green"]}),  # a coarser category
+    ]
+    labels = [("aa-1-13-8", "aa-1-13-8"), ("hg-3-26-2", "aa-1-13-8"), ("aa-1-13", "aa-1-13-8")]
+    write_attribute_report(tmp_path, values, labels, {"aa": "Apparel & Accessories"})
+    rows = (tmp_path / "attributes_per_category_relation.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("predicted category,pairs,predicted,labelled,correct")
+    assert sorted(rows[1:]) == [
+        "ancestor,1,1,2,1,1.0000,0.5000,0.6667",
+        "exact,1,1,1,1,1.0000,1.0000,1.0000",
+        "wrong_vertical,1,0,1,0,0.0000,0.0000,0.0000",
+    ]
