@@ -33,8 +33,9 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_WIDTH = 384
 USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
-# A batch pads every text to its longest: texts within this factor (plus a few tokens) share one.
+# A batch pads every text to its longest: texts within this factor of its shortest, plus a few tokens, share one.
 PADDING_SLACK = 1.25
+PADDING_SLACK_TOKENS = 8
 
 
 class SentenceEncoder:
@@ -64,15 +65,19 @@ class SentenceEncoder:
 
 def _length_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Row indices in groups of at most `batch_size`, shortest first; a group closes when the next length would
-    pad its first by more than PADDING_SLACK."""
+    pad its first past PADDING_SLACK times its length plus PADDING_SLACK_TOKENS."""
     groups: list[list[int]] = []
     for row in np.argsort(lengths, kind="stable").tolist():
         group = groups[-1] if groups else None
-        if group is None or len(group) == batch_size or lengths[row] > PADDING_SLACK * lengths[group[0]] + 8:
-            groups.append([row])
-        else:
+        if group and len(group) < batch_size and lengths[row] <= _padded_limit(lengths[group[0]]):
             group.append(row)
+        else:
+            groups.append([row])
     return groups
+
+
+def _padded_limit(shortest: int) -> float:
+    return PADDING_SLACK * shortest + PADDING_SLACK_TOKENS
 
 
 class UseEncoder:
