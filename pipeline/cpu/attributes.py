@@ -1,5 +1,6 @@
-"""Stage 2 on the CPU: values the product's own words mention, colours its image shows, and the values merchants
-give an attribute most often where the text names none (fitted by leave-stores-out validation: calibration.py)."""
+"""Stage 2 on the CPU: values the product's own words mention, ages it states (ages.py), colours its image shows,
+and the values merchants give an attribute most often where the text names none (fitted by leave-stores-out
+validation: calibration.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import lru_cache
 
 from catalogvlm.taxonomy.normalize import fold, tokens
 
+from .ages import implied_age_values, stated_ages
 from .value_words import FILING_ONLY, aliases
 
 MAX_VALUES_PER_ATTRIBUTE = 3
@@ -30,12 +32,17 @@ def mentioned_values(
     image_colors: Iterable[str] = (),
     defaults: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
-    """{attribute handle: [listed value names]} for values written in the text (whole words, any case);
-    colour attributes fall back to the image's dominant colours when the text names none, and any attribute to its
-    value in `defaults` (attribute handle: value name) when its list has it."""
-    phrases = _phrases(_units(" \n ".join(fields.values())))
+    """{attribute handle: [listed value names]} for values written in the text (whole words, any case), else the
+    listed ages its stated ages imply; colour attributes fall back to the colour words inside hyphenated compounds
+    ("navy-blue") and then to the image's dominant colours, and any attribute to its value in `defaults`
+    (attribute handle: value name) when its list has it."""
+    text = " \n ".join(fields.values())
+    units = _units(text)
+    phrases = _phrases(units)
     filed = _phrases(_units(" \n ".join(fields.get(f, "") for f in FILING_FIELDS)))
-    seen_colors = [c for c in image_colors]
+    # A compound names no value as a whole ("heart-rate" is no "Hearts"), but its colour words are its colours.
+    compound_parts = {(word,) for unit in units if len(unit) > 1 for word in unit}
+    ages = stated_ages(text)
     answer: dict[str, list[str]] = {}
     for attribute in menu:
         handle = str(attribute["handle"])
@@ -43,15 +50,21 @@ def mentioned_values(
         found = _most_specific(
             [v for v in values if any(n in (filed if n in _FILING_ONLY else phrases) for n in _names(v))]
         )
-        found = _both_genders_are_unisex(found, values)[:MAX_VALUES_PER_ATTRIBUTE]
+        found = _both_genders_are_unisex(found, values) or implied_age_values(values, ages)
         if not found and handle in COLOR_HANDLES:
-            listed = {v.casefold(): v for v in values}
-            found = [listed[c.casefold()] for c in seen_colors if c.casefold() in listed][:MAX_VALUES_PER_ATTRIBUTE]
+            found = [v for v in values if any(n in compound_parts for n in _names(v))] or _listed(values, image_colors)
+        found = found[:MAX_VALUES_PER_ATTRIBUTE]
         if not found and (defaults or {}).get(handle) in values:
             found = [defaults[handle]]  # type: ignore[index]
         if found:
             answer[handle] = found
     return answer
+
+
+def _listed(values: Sequence[str], names: Iterable[str]) -> list[str]:
+    """The `names` that `values` lists, as listed."""
+    listed = {v.casefold(): v for v in values}
+    return [listed[n.casefold()] for n in names if n.casefold() in listed]
 
 
 def _most_specific(found: list[str]) -> list[str]:

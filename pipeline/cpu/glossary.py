@@ -432,23 +432,66 @@ morado, morada, violeta, lila: purple
 gris: gray
 cafe, marron: brown
 
-dorado, dorada: gold
-plateado, plateada: silver
+dorado, dorada, oro: gold
+plateado, plateada, plata: silver
 transparente: clear
-noir: black
-blanc: white
+celeste: light blue
+# French ("or", "rose" are English words)
+noir, noire: black
+blanc, blanche: white
 rouge: red
-bleu: blue
-vert: green
+bleu, bleue: blue
+vert, verte: green
+jaune: yellow
+dore, doree: gold
+argent, argente, argentee: silver
+# German ("rot" and "messing" are English words, "Braun" a brand; "weiß" folds to "weiss")
+schwarz: black
+weiss: white
+blau: blue
+grun: green
+gelb: yellow
+grau: gray
+silber: silver
+# Italian ("viola" is an instrument; the Spanish plural rule would read English "blue" as "blu")
+nero, nera: black
+bianco, bianca: white
+rosso, rossa: red
+giallo, gialla: yellow
+grigio, grigia: gray
+marrone: brown
+argento: silver
+# Portuguese
+preto, preta: black
+branco, branca: white
+vermelho, vermelha: red
+amarelo, amarela: yellow
+cinza: gray
+marrom: brown
+roxo, roxa: purple
+prata: silver
+ouro: gold
 
-# materials and sizes
-algodon: cotton
-lana: wool
-seda: silk
-cuero, piel: leather
-lino: linen
+# materials and sizes (no French "lin": the Spanish plural rule would read "line" as it)
+algodon, coton, baumwolle, cotone, algodao: cotton
+lana, laine, wolle: wool
+seda, soie, seide, seta: silk
+cuero, piel, cuir, leder, pelle, couro: leather
+lino, leinen, linho: linen
 poliester: polyester
 tela: fabric
+madera, bois, holz, legno, madeira: wood
+vidrio, verre, glas, vetro, vidro: glass
+acero, acier, stahl, acciaio: steel
+inoxidable, inoxydable, rostfrei, inossidabile: stainless
+edelstahl: stainless steel
+ceramica, ceramique, keramik: ceramic
+plastico, plastique, kunststoff, plastica: plastic
+terciopelo, velours, samt, velluto, veludo: velvet
+encaje, dentelle, spitze, pizzo, renda: lace
+gamuza, daim, wildleder, camoscio, camurca: suede
+laton, laiton, ottone, latao: brass
+bambu, bambou: bamboo
 chico, pequeno: small
 mediano: medium
 grande: large
