@@ -117,16 +117,19 @@ def _silent_tee(store: str, age_group: str):
     return LabelledProduct(store, product, "aa-1-13-8", {"age-group": [f"age-group__{age_group}"]})
 
 
+ADULTS = (("age-group", "Adults"),)
+
+
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        ({"a": ["adults"], "b": ["adults"], "c": ["adults", "kids"]}, (("age-group", "Adults"),)),
-        ({"a": ["adults"], "b": ["adults"]}, ()),  # two stores: a habit, not yet a default
-        (
-            {"a": ["adults", "kids"], "b": ["kids", "teens"], "c": ["adults", "babies"]},
-            (),
-        ),  # a third of a store at best
-        ({"a": ["kids"] * 6, "b": ["adults"], "c": ["adults"]}, (("age-group", "Adults"),)),  # stores count, not sizes
+        ({"a": ["adults"] * 5, "b": ["adults"] * 5, "c": ["adults"] * 3 + ["kids"] * 2}, ADULTS),
+        ({"a": ["adults"] * 5, "b": ["adults"] * 5}, ()),  # two stores: a habit, not yet a default
+        ({"a": ["adults"] * 5, "b": ["adults"] * 5, "c": ["adults"] * 4}, ()),  # four products do not speak for c
+        ({"a": ["adults"] * 5, "b": ["adults"] * 5, "c": ["adults"] * 5, "d": ["kids"] * 20}, ()),  # d disagrees
+        ({"a": ["adults"] * 5, "b": ["adults"] * 5, "c": ["adults"] * 3 + ["kids"] * 3}, ()),  # c: not most
+        # stores count, not sizes: seven stores at 13 of 25 and one of 200 average 0.58 (products: 0.78)
+        ({**{store: ["adults"] * 13 + ["kids"] * 12 for store in "abcdefg"}, "h": ["adults"] * 200}, ()),
     ],
 )
 def test_attribute_defaults_are_fitted_on_silent_texts_across_stores(taxonomy, labels, expected):

@@ -2,10 +2,10 @@
 
 The taxonomy and the sentence-embedding model are English: "Alambre cobre aislado" shares no word with
 "Electrical Wires & Cable" and MiniLM reads it as noise. Appending "wire copper insulated" fixes both views.
-This is general retail vocabulary by domain (nouns, colours, materials) and a core of shop nouns in Portuguese,
-Italian, German and Romanian, written from dictionaries, not from any evaluation row; a word missing here simply
-gets no gloss, and words that are also English words with another meaning ("pan", "rock", "hose", "lit") are left
-out.
+This is general retail vocabulary by domain (nouns, colours, materials), a core of shop nouns in Portuguese,
+Italian, German and Romanian, and colours and materials in French, German, Italian and Portuguese, written from
+dictionaries, not from any evaluation row; a word missing here simply gets no gloss, and words that are also
+English words with another meaning ("pan", "rock", "hose", "lit") are left out.
 """
 
 from __future__ import annotations
