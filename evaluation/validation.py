@@ -210,7 +210,8 @@ def attribute_defaults(
                 given[handle, value][labelled.store] += 1
     defaults = []
     for handle, by_store in silent.items():
-        # Each store counts once, whatever its size: a default must hold for stores, not for one big store.
+        # Each store with enough products to show its habit counts once, whatever its size: a default must hold
+        # for stores, not for one big store.
         stores = {store: n for store, n in by_store.items() if n >= DEFAULT_MIN_STORE_PRODUCTS}
         if len(stores) < DEFAULT_MIN_STORES:
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -68,22 +68,26 @@ def stated_ages(text: str) -> list[AgeSpan]:
     folded = fold(text)
     for pattern in _PATTERNS:
         for match in pattern.finditer(folded):
-            span = _span(match.groupdict())
+            span = _span(match.groupdict(default=""))
             if span and span not in found:
                 found.append(span)
     return found
 
 
-def _span(parts: dict[str, str | None]) -> AgeSpan | None:
-    unit, high = parts.get("unit"), parts.get("high")
-    open_ended = any(parts.get(name) for name in ("open", "plus", "from"))
-    if bool(high) == open_ended:
+def _span(parts: Mapping[str, str]) -> AgeSpan | None:
+    """The span a match's groups state ("" for a group that matched nothing, or that its pattern lacks)."""
+    high = parts.get("high", "")
+    if bool(high) == any(parts.get(name) for name in ("open", "plus", "from")):
         # "3 years" alone is a duration ("3 years warranty"), not an age; "3-5+" is no span.
         return None
-    scale = 1 / 12 if unit and _MONTH_UNIT.match(unit) else 1.0
-    low = int(parts["low"] or 0) * scale
-    span = AgeSpan(low, math.inf if open_ended else int(high or 0) * scale)
+    years = _years_per(parts.get("unit"))
+    span = AgeSpan(int(parts["low"]) * years, int(high) * years if high else math.inf)
     return span if span.low <= min(span.high, MAX_YEARS) else None
+
+
+def _years_per(unit: str | None) -> float:
+    """Years per unit of a stated or listed age: years unless the unit is months."""
+    return 1 / 12 if unit and _MONTH_UNIT.match(unit) else 1.0
 
 
 def implied_age_values(values: Sequence[str], ages: Sequence[AgeSpan]) -> list[str]:
@@ -119,7 +123,7 @@ def _listed_spans(values: tuple[str, ...]) -> dict[str, tuple[AgeSpan, bool]]:
             spans[value] = (AgeSpan(*NAMED_GROUPS[name]), True)
         elif match := _LISTED_SPAN.match(name):
             parts = match.groupdict()
-            scale = 1 / 12 if _MONTH_UNIT.match(parts["unit"]) else 1.0
-            end = math.inf if parts["older"] else int(parts["high"] or parts["low"]) * scale
-            spans[value] = (AgeSpan(int(parts["low"]) * scale, end), False)
+            years = _years_per(parts["unit"])
+            end = math.inf if parts["older"] else int(parts["high"] or parts["low"]) * years
+            spans[value] = (AgeSpan(int(parts["low"]) * years, end), False)
     return spans if len(spans) >= 2 else {}
