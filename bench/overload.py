@@ -41,7 +41,7 @@ def _run_sampling_memory(command: list[str], server_pids: tuple[int, ...], timeo
     """Run Locust to its end, sampling the server's resident memory; the peak in MiB."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak_mib = peak_rss_mib_until_exit(process, server_pids, timeout_s, interval_s=0.5)
-    if process.poll() is None:  # hung past its phases (seen once with Locust): no report, and the bench says so
+    if process.poll() is None:  # hung past its phases (see the locustfile on exit): the bench says so
         process.kill()
         raise RuntimeError(f"Locust did not exit within {timeout_s:.0f} s")
     return peak_mib
