@@ -35,6 +35,7 @@ from .metrics import (
     expected_calibration_error,
     is_right,
     largest_gap,
+    on_category,
     reliability,
     score,
     score_attributes,
@@ -160,6 +161,8 @@ def _summarize(
     summary["category_routes"] = _routes(scored)
     if values:
         summary["attributes"] = score_attributes(values).as_dict()
+        listed = [_listed_attributes(taxonomy, p.category) for _, p in scored if p.attributes is not None]
+        summary["attributes_on_category"] = score_attributes(on_category(values, listed)).as_dict()
     summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
     summary["failed"] = len(failures)
     if args.report and taxonomy:
@@ -246,6 +249,12 @@ def _block_tokens(tokenizer_dir: Path | None, candidates: Candidates, sample: in
 
 def _row(product: LabelledProduct) -> dict[str, str]:
     return {"store": product.store, **product.product.text_fields()}
+
+
+def _listed_attributes(taxonomy: Taxonomy | None, category: str) -> set[str]:
+    """The attribute handles of the labelled category (none when the row has no known label)."""
+    found = taxonomy.get(category) if taxonomy and category else None
+    return {attribute.handle for attribute in found.attributes} if found else set()
 
 
 def _attribute_values(

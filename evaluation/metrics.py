@@ -142,6 +142,18 @@ def _sum_pairs(pairs: Iterable[tuple[set[str], set[str]]]) -> AttributeScores:
     return AttributeScores(n, predicted_total, labelled_total, correct)
 
 
+def on_category(
+    products: Iterable[tuple[AttributeValues, AttributeValues]], listed: Iterable[Collection[str]]
+) -> list[tuple[AttributeValues, AttributeValues]]:
+    """Each product's labelled values kept only on the attributes in `listed` (those its labelled category lists):
+    a stage 2 that fills its category's attributes can find no others, and merchants' exports also carry values
+    on attributes their category no longer lists."""
+    return [
+        (predicted, {attribute: gold for attribute, gold in labelled.items() if attribute in handles})
+        for (predicted, labelled), handles in zip(products, listed, strict=True)
+    ]
+
+
 def false_values(products: Iterable[tuple[AttributeValues, AttributeValues]]) -> Counter[tuple[str, str]]:
     """(attribute, value) predicted where the merchant labelled that attribute with other values, counted."""
     return Counter(

@@ -13,6 +13,7 @@ from catalogvlm.evaluation.metrics import (
     by_vertical,
     false_values,
     lineage,
+    on_category,
     relation,
     score,
     score_attributes,
@@ -133,6 +134,19 @@ def test_attribute_scores_count_only_the_attributes_the_merchant_labelled():
     assert per_attribute["size"].f1 == 1.0
 
 
+def test_on_category_scores_keep_only_the_attributes_the_labelled_category_lists():
+    products = [
+        # vehicle-type is labelled but its category (say, vehicle parts) lists only color: out of reach
+        ({"color": {"color__black"}}, {"color": ["color__black"], "vehicle-type": ["vehicle-type__motorcycle"]}),
+        ({}, {"color": ["color__red"]}),  # no known category: nothing on it
+    ]
+    kept = on_category(products, [{"color"}, set()])
+    assert kept == [({"color": {"color__black"}}, {"color": ["color__black"]}), ({}, {})]
+    everything, reachable = score_attributes(products), score_attributes(kept)
+    assert (everything.labelled, everything.recall) == (3, pytest.approx(1 / 3))
+    assert (reachable.pairs, reachable.labelled, reachable.recall) == (1, 1, 1.0)
+
+
 @pytest.mark.server
 def test_eval_reads_jsonl_and_scores_attribute_values(grpc_url, tmp_path):
     rows = [
@@ -148,6 +162,7 @@ def test_eval_reads_jsonl_and_scores_attribute_values(grpc_url, tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["n"] == 2 and summary["attributes"]["pairs"] == 2
+    assert summary["attributes_on_category"]["pairs"] == 2  # a t-shirt's category lists colour and fabric
     assert 0.0 <= summary["attributes"]["precision"] <= 1.0 and 0.0 <= summary["attributes"]["recall"] <= 1.0
     lines = (report / "attributes.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("attribute,pairs,predicted,labelled,correct") and len(lines) == 3
