@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import socket
 import subprocess
 import sys
 
@@ -112,3 +113,17 @@ def test_loadtest_fails_when_a_threshold_is_broken(grpc_url, tmp_path):
     done = run_loadtest(grpc_url, tmp_path, "--max-p95-ms", "0.001")
     assert done.returncode == 1
     assert "threshold failed: p95" in done.stderr
+
+
+def test_loadtest_against_a_refusing_port_reports_and_exits(tmp_path):
+    """Every call refused at once: thousands of failed gRPC calls, and still Locust writes its reports and leaves
+    with the failed threshold's exit code (its last garbage collection once hung on a gRPC finalizer)."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"127.0.0.1:{probe.getsockname()[1]}"
+    done = run_loadtest(url, tmp_path, "--max-failure-ratio", "0")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "threshold failed: failure ratio" in done.stderr
+    with (tmp_path / "run_stats.csv").open() as handle:
+        aggregated = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
+    assert int(aggregated["Failure Count"]) == int(aggregated["Request Count"]) > 0
