@@ -36,6 +36,7 @@ from catalogvlm.pipeline.contract import API_KEY_HEADER  # noqa: E402
 
 log = logging.getLogger("catalogvlm.loadtest")
 _corpus: Corpus | None = None
+_exit_code: int | None = None  # Locust's, once it has written every report
 
 
 @events.init_command_line_parser.add_listener
@@ -75,17 +76,22 @@ def _enforce_thresholds(environment: Environment, **_: Any) -> None:
 
 
 @events.quit.add_listener
-def _exit_skipping_finalizers(exit_code: int, **_: Any) -> None:
-    """Fired after Locust's reports; the exit is registered last, so it runs first of the exit functions, once
-    Locust's own shutdown (CSV files closed, HTML report saved) has finished."""
+def _remember_exit_code(exit_code: int, **_: Any) -> None:
+    """Fired once Locust has written its reports, just before it exits."""
+    global _exit_code
+    _exit_code = exit_code
 
-    def leave() -> None:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exit_code)
 
-    atexit.register(leave)
+@atexit.register
+def _exit_skipping_finalizers() -> None:
+    """Registered on import, before Locust registers its own, so it runs after them (last in, first out); it leaves
+    only after Locust's `quit` (a process that never got that far exits as usual)."""
+    if _exit_code is None:
+        return
+    logging.shutdown()  # logging's own exit function, registered before this one, is skipped
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_code)
 
 
 class TritonGrpcUser(User):
