@@ -151,7 +151,8 @@ def _summarize(
     pairs = [(prediction.category.id, p.category) for prediction, p in categorised]
     bins = _reliability(categorised)
     cascade = _cascade(categorised)
-    values = _attribute_values(scored, taxonomy) if taxonomy else []
+    valued = [(r, p) for r, p in scored if p.attributes is not None]  # rows that carry the merchant's values
+    values = _attribute_values(valued, taxonomy) if taxonomy else []
     summary: dict[str, object] = score(pairs).as_dict()
     if bins:
         summary["calibration_error"] = round(expected_calibration_error(bins), 4)
@@ -161,7 +162,7 @@ def _summarize(
     summary["category_routes"] = _routes(scored)
     if values:
         summary["attributes"] = score_attributes(values).as_dict()
-        listed = [_listed_attributes(taxonomy, p.category) for _, p in scored if p.attributes is not None]
+        listed = [_listed_attributes(taxonomy, p.category) for _, p in valued]
         summary["attributes_on_category"] = score_attributes(on_category(values, listed)).as_dict()
     summary["corrected_rate"] = round(sum(p.category.corrected for p, _ in scored) / max(len(scored), 1), 4)
     summary["failed"] = len(failures)
@@ -176,7 +177,7 @@ def _summarize(
             written += write_attribute_report(
                 args.report,
                 values,
-                [(r.category.id, p.category or None) for r, p in scored if p.attributes is not None],
+                [(r.category.id, p.category or None) for r, p in valued],
                 names,
             )
         for path in written:
@@ -258,14 +259,13 @@ def _listed_attributes(taxonomy: Taxonomy | None, category: str) -> set[str]:
 
 
 def _attribute_values(
-    scored: Sequence[tuple[Prediction, LabelledProduct]], taxonomy: Taxonomy
+    valued: Sequence[tuple[Prediction, LabelledProduct]], taxonomy: Taxonomy
 ) -> list[tuple[AttributeValues, AttributeValues]]:
     """(predicted, merchant's) value handles per attribute handle, for each answered product with values."""
     handles = {value.id: value.handle for attribute in taxonomy.attributes.values() for value in attribute.values}
     return [
         ({a.handle: {handles.get(v.id, v.id) for v in a.values} for a in prediction.attributes}, p.attributes)
-        for prediction, p in scored
-        if p.attributes is not None
+        for prediction, p in valued
     ]
 
 

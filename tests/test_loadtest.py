@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from catalogvlm.loadtest.capacity import Demand, GpuSupply, plan
+from catalogvlm.loadtest.cli import aggregated_stats
 from catalogvlm.loadtest.soak import slope_after_warmup
 
 # Importing locust gevent-patches the whole process (which would break the asyncio gRPC client tests), so
@@ -124,6 +125,5 @@ def test_loadtest_against_a_refusing_port_reports_and_exits(tmp_path):
     done = run_loadtest(url, tmp_path, "--max-failure-ratio", "0")
     assert done.returncode == 1, done.stderr[-3000:]
     assert "threshold failed: failure ratio" in done.stderr
-    with (tmp_path / "run_stats.csv").open() as handle:
-        aggregated = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
+    aggregated = aggregated_stats(tmp_path / "run_stats.csv")
     assert int(aggregated["Failure Count"]) == int(aggregated["Request Count"]) > 0
