@@ -2,10 +2,10 @@
 
 Quality is judged on stores the engine has never seen, so every choice is made without the stores it is scored
 on: the products are split into folds by store; for each fold the classifier's settings are chosen (by
-hierarchical F1) and the confidence is calibrated (Platt scaling) on the other folds' stores, and the fold's
-products then go through the real engine and chain in-process with those settings. The scores, the reliability
-table and the attribute values reported are those of the held-out folds only. The settings and calibration to
-ship are then chosen the same way on all stores.
+hierarchical F1) and the confidence is calibrated (Platt scaling, with the answer's depth) on the other folds'
+stores, and the fold's products then go through the real engine and chain in-process with those settings. The
+scores, the reliability table and the attribute values reported are those of the held-out folds only. The settings
+and calibration to ship are then chosen the same way on all stores.
 """
 
 from __future__ import annotations
@@ -103,21 +103,26 @@ class SettingsGrid:
         return self._confidence_masses[setting]
 
     def calibration(self, setting: int, rows: np.ndarray, masses: np.ndarray) -> Calibration:
-        """The map from the raw tree mass to the share of right answers, fitted on these products."""
+        """The map from the raw tree mass and the answer's depth to the share of right answers, fitted on these
+        products."""
         labelled, right = self._right(setting, rows)
-        return platt(masses[labelled], right)
+        levels = [self._classifier.taxonomy.get(self.answers[setting, r]).level for r in labelled]
+        return platt(masses[labelled], np.array(levels), right)
 
     def _right(self, setting: int, rows: np.ndarray) -> tuple[list[int], np.ndarray]:
         labelled = [r for r in rows if self.labels[r]]
         return labelled, np.array([is_right(self.answers[setting, r], self.labels[r]) for r in labelled])
 
 
-def platt(masses: np.ndarray, right: np.ndarray) -> Calibration:
-    """Platt scaling: a logistic regression of right/wrong on the logit of the mass."""
+def platt(masses: np.ndarray, levels: np.ndarray, right: np.ndarray) -> Calibration:
+    """Platt scaling with the answer's depth: a logistic regression of right/wrong on the logit of the mass and the
+    answer's taxonomy level."""
     if len(set(right)) < 2:  # all right or all wrong: the share itself, whatever the mass
         return Calibration(0.0, float(logit(np.mean(right))))
-    fitted = LogisticRegression().fit(logit(np.asarray(masses, dtype=float))[:, np.newaxis], right)
-    return Calibration(float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
+    features = np.column_stack([logit(np.asarray(masses, dtype=float)), np.asarray(levels, dtype=float)])
+    fitted = LogisticRegression().fit(features, right)
+    slope, level_slope = fitted.coef_[0]
+    return Calibration(float(slope), float(fitted.intercept_[0]), float(level_slope))
 
 
 @dataclass(frozen=True)

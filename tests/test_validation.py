@@ -38,13 +38,14 @@ def test_reliability_bins_by_hand():
 
 
 def test_calibration_is_a_monotone_map_and_round_trips(tmp_path):
-    calibration = Calibration(slope=0.5, intercept=-1.0)
-    assert calibration.confidence(0.5) == pytest.approx(1 / (1 + math.e))  # logit 0: the intercept alone
+    calibration = Calibration(slope=0.5, intercept=-1.0, level_slope=-0.4)
+    assert calibration.confidence(0.5, 0) == pytest.approx(1 / (1 + math.e))  # logit 0 at a vertical: the intercept
+    assert calibration.confidence(0.5, 2) == pytest.approx(1 / (1 + math.exp(1.8)))  # two levels down: 2 x -0.4 more
     masses = [0.0, 0.1, 0.4, 0.8, 1.0]
-    assert [calibration.confidence(m) for m in masses] == sorted(calibration.confidence(m) for m in masses)
-    assert calibration.confidence(0.0) > 0.0 and calibration.confidence(1.0) < 1.0
-    assert Calibration().confidence(0.3) == pytest.approx(0.3)  # none fitted: the raw mass
-    assert Calibration().confidence(1.7) == pytest.approx(1.0, abs=1e-5)
+    assert [calibration.confidence(m, 1) for m in masses] == sorted(calibration.confidence(m, 1) for m in masses)
+    assert calibration.confidence(0.0, 1) > 0.0 and calibration.confidence(1.0, 1) < 1.0
+    assert Calibration().confidence(0.3, 4) == pytest.approx(0.3)  # none fitted: the raw mass, at any depth
+    assert Calibration().confidence(1.7, 0) == pytest.approx(1.0, abs=1e-5)
     settings = EngineSettings(ClassifierSettings(0.6, 0.3, 0.04), False, calibration, (("age-group", "Adults"),))
     path = settings.write(tmp_path / "settings.json", {"command": "test"})
     assert EngineSettings.from_dict(json.loads(path.read_text())["settings"]) == settings
@@ -178,11 +179,15 @@ def test_the_confidence_temperature_changes_the_confidence_never_the_answer(taxo
 def test_platt_scaling_is_fitted_and_survives_a_single_class():
     from catalogvlm.evaluation.validation import platt
 
-    masses = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9, 0.95, 0.99])
-    fitted = platt(masses, np.array([0, 0, 1, 0, 1, 1, 1, 1]))
-    assert fitted.slope > 0 and fitted.confidence(0.1) < 0.5 < fitted.confidence(0.99)
-    always = platt(masses, np.ones(8))  # every answer right: certain whatever the mass
-    assert always.slope == 0.0 and always.confidence(0.1) == pytest.approx(1.0, abs=1e-5)
+    masses = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9, 0.95, 0.99] * 2)
+    levels = np.array([0] * 8 + [3] * 8)
+    # the same masses, right more often at a vertical than three levels down
+    right = np.array([0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1])
+    fitted = platt(masses, levels, right)
+    assert fitted.slope > 0 and fitted.confidence(0.1, 3) < 0.5 < fitted.confidence(0.99, 0)
+    assert fitted.level_slope < 0 and fitted.confidence(0.6, 0) > fitted.confidence(0.6, 3)
+    always = platt(masses, levels, np.ones(16))  # every answer right: certain whatever the mass and depth
+    assert always.slope == always.level_slope == 0.0 and always.confidence(0.1, 3) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_attribute_defaults_skip_attributes_labelled_without_values(taxonomy):

@@ -2,9 +2,10 @@
 
 The classifier's raw confidence is the share of softmax mass under the category it answers; how often such an
 answer is right depends on the temperature, the views and the catalog. `catalogvlm eval --leave-stores-out`
-fits a logistic map (Platt scaling) from that mass to the observed share of right answers (the label or an
-ancestor of it) on stores other than those it is scored on; `--write-settings` writes the settings chosen on all
-stores. The engine reads `settings.json` beside this module, whose provenance says where its settings came from.
+fits a logistic map (Platt scaling) from that mass and the answer's depth to the observed share of right answers
+(the label or an ancestor of it) on stores other than those it is scored on; `--write-settings` writes the
+settings chosen on all stores. The engine reads `settings.json` beside this module, whose provenance says where
+its settings came from.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ SHIPPED_SETTINGS = "settings.json"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling of the raw mass: confidence = sigmoid(slope * logit(mass) + intercept). Two numbers, so a few
-    stores cannot bend it the way they bent an isotonic step function (README: largest held-out bin gap 0.15 against
-    0.08). Unfitted (slope 1, intercept 0) the raw mass is the confidence."""
+    """Platt scaling of the raw mass, with the answer's depth beside it: confidence = sigmoid(slope * logit(mass) +
+    level_slope * level + intercept). An answer is right when it is the label or an ancestor of it, so a coarse
+    answer is right more often than a leaf at the same mass (held out: 72% of the answers that stop at a vertical,
+    36% of those at level 3); the depth term keeps the confidence of each honest (README: largest held-out bin gap
+    0.08 against Platt's 0.10 with settings chosen per fold). Three numbers, so a few stores cannot bend it the way
+    they bent an isotonic step function (0.15). Unfitted (slope 1, the rest 0) the raw mass is the confidence."""
 
     slope: float = 1.0
     intercept: float = 0.0
+    level_slope: float = 0.0
 
-    def confidence(self, mass: float) -> float:
-        return float(1.0 / (1.0 + np.exp(-(self.slope * logit(mass) + self.intercept))))
+    def confidence(self, mass: float, level: int) -> float:
+        """The calibrated confidence of an answer holding `mass` at taxonomy `level` (0: a vertical)."""
+        return float(1.0 / (1.0 + np.exp(-(self.slope * logit(mass) + self.level_slope * level + self.intercept))))
 
 
 def logit(p: float | np.ndarray) -> np.ndarray:

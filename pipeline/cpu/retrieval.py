@@ -56,7 +56,7 @@ class CategoryRetriever:
         """`ranked` from views already computed (glossed or not, as these settings read products)."""
         settings = self._settings
         return [
-            [(category, settings.calibration.confidence(mass)) for category, mass in found]
+            [(category, settings.calibration.confidence(mass, category.level)) for category, mass in found]
             for found in self._classifier.candidates(views, settings.classifier, top_k)
         ]
 
