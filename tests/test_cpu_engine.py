@@ -26,6 +26,21 @@ def test_numpy_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
+def test_gelu_is_the_exact_erf_gelu_in_float32():
+    from scipy.special import erf
+
+    from catalogvlm.pipeline.cpu.minilm import gelu
+
+    x = np.concatenate([np.linspace(-12, 12, 100_003), [0.0, -0.0, 1e-8, -40.0, 40.0]]).astype(np.float32)
+    expected = 0.5 * x.astype(np.float64) * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))
+    ours = gelu(x.copy())  # several of its blocks, the last one partial
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-6)
+    assert ours[-2] == 0.0 and ours[-1] == 40.0  # far tails: exactly 0 and x
+    strided = x.reshape(-1, 4)[:, ::2]  # not contiguous: the answer is still right
+    np.testing.assert_allclose(gelu(strided), expected.reshape(-1, 4)[:, ::2], rtol=0, atol=2e-6)
+
+
 def test_texts_are_batched_with_texts_of_like_token_count():
     # shortest first, at most 2 a batch; 21 pads 12 within 1.25 x 12 + 8 tokens, 200 pads nothing but itself
     assert _length_groups([200, 10, 12, 21, 11], batch_size=2) == [[1, 4], [2, 3], [0]]
