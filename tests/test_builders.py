@@ -31,6 +31,9 @@ def test_cpu_profile_renders_parseable_configs(tmp_path, taxonomy_path):
     assert bls.instance_group[0].count == 6
     assert bls.parameters["taxonomy_dir"].string_value == str(taxonomy_path)
     assert bls.parameters["vlm_model_name"].string_value == "vlm"
+    vlm = text_format.Parse((tmp_path / "vlm/config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    # the CPU engine learns whether the chain grounds its prompts, as the chain does
+    assert vlm.parameters["candidates_top_k"].string_value == bls.parameters["candidates_top_k"].string_value != "0"
 
 
 def test_missing_required_value_is_an_error(tmp_path):

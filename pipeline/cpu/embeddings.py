@@ -111,7 +111,8 @@ class SentenceModel:
     width: int
     encoder: Callable[[], SentenceEncoder | UseEncoder]
     # Each category's texts (its vector is their embeddings' mean: the mean of the similarities to them), and the
-    # recipe's name in the cache key. Chosen by leave-stores-out validation (README).
+    # recipe's name in the cache key (MiniLM's v3: vectors from its bfloat16 matrix products, as products are now
+    # embedded). Chosen by leave-stores-out validation (README).
     category_texts: Callable[[Taxonomy, Category], tuple[str, ...]]
     recipe: str
 
@@ -125,7 +126,7 @@ class SentenceModel:
 # The category classifier's encoders.
 SENTENCE_MODELS = {
     MODEL_NAME: SentenceModel(
-        MODEL_NAME, EMBEDDING_WIDTH, SentenceEncoder, full_path_and_name_in_parent, "path-and-name-v2"
+        MODEL_NAME, EMBEDDING_WIDTH, SentenceEncoder, full_path_and_name_in_parent, "path-and-name-v3"
     ),
     USE_MODEL: SentenceModel(USE_MODEL, USE_WIDTH, UseEncoder, full_path, "full-path-v1"),
 }

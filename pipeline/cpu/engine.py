@@ -56,8 +56,12 @@ class CpuVlmEngine:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> CpuVlmEngine:
-        """The engine from its model's config.pbtxt parameters; its category embeddings must have been built."""
-        classifier = classifier_from_parameters(parameters)
+        """The engine from its model's config.pbtxt parameters; its category embeddings must have been built.
+        Where the chain grounds its category prompts (`candidates_top_k` > 0), this engine answers them with their
+        first candidate and never embeds a product, so its encoders (~2 s of torch import and weights an instance)
+        load only if an ungrounded prompt comes."""
+        grounded = int(parameters.get("candidates_top_k", "0")) > 0
+        classifier = classifier_from_parameters(parameters, warm_up=not grounded)
         return cls(classifier.taxonomy, Limits.from_parameters(parameters), classifier=classifier)
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> BatchAnswers:
