@@ -20,7 +20,8 @@ OPTIONAL = {
     "uvloop",  # the `dynamo` extra (the worker's event loop)
     "locust",  # the `tools` extra
     "sklearn",  # the `tools` extra (leave-stores-out folds and calibration in `catalogvlm eval`)
-    "scipy",  # the `cpu` extra (the MiniLM encoder, imported on first use)
+    "scipy",  # the `cpu` extra (the category tree's sparse matrix, imported on first use)
+    "torch",  # the `cpu` extra (the MiniLM encoder, imported on first use)
     "apache_beam",  # the `bulk` extra (the Beam pipelines)
     "pyarrow",  # the `bulk` extra (Parquet)
 }
