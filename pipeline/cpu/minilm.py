@@ -69,8 +69,8 @@ class MiniLM:
         attend = mask[:, None, None, :]  # every query may look at the real tokens, none at the padding
         for layer in range(self._layers):
             hidden = self._layer(hidden, attend, f"encoder.layer.{layer}.")
-        weights = mask.unsqueeze(-1).float()
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+        real = mask.unsqueeze(-1).float()  # mean pooling over the real tokens
+        pooled = (hidden * real).sum(dim=1) / real.sum(dim=1).clamp(min=1e-9)
         return F.normalize(pooled, dim=1, eps=1e-12).numpy()
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
