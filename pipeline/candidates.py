@@ -24,6 +24,12 @@ VLM_SOURCE = "vlm"
 # Candidates in the stage-1 prompt, chosen by candidate recall@K on leave-stores-out validation (README,
 # "Grounded prompts and the cost cascade"); the profiles' `candidates_top_k` default.
 DEFAULT_TOP_K = 20
+TOP_K_PARAMETER = "candidates_top_k"
+
+
+def prompt_top_k(parameters: Mapping[str, str]) -> int:
+    """The candidates a model config puts in the stage-1 prompt (0, or absent: an ungrounded prompt)."""
+    return int(parameters.get(TOP_K_PARAMETER, "0"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from catalogvlm.errors import ConfigurationError
 from catalogvlm.taxonomy import CategoryCorrector, CorrectedCategory, TaxonomyInputError, load_taxonomy
 
 from .admission import Admission, AdmissionObserver
-from .candidates import CandidateRequest, CandidateSource
+from .candidates import CandidateRequest, CandidateSource, prompt_top_k
 from .chain import ChainObserver, ChainSettings, NullObserver, ProductUnderstandingChain
 from .engines import VlmEngine
 from .errors import InvalidInput
@@ -29,7 +29,6 @@ MAX_CATEGORIES_PER_REQUEST = 1024
 CANDIDATES_MODEL_PARAMETER = "candidates_model_name"
 # The tensors the model in the `vlm` slot speaks (contract.VLM_PROTOCOLS): ours, or NVIDIA's LLM-API model's.
 VLM_PROTOCOL_PARAMETER = "vlm_protocol"
-CANDIDATES_TOP_K_PARAMETER = "candidates_top_k"
 CASCADE_THRESHOLD_PARAMETER = "cascade_threshold"
 CASCADE_OFF = "off"
 
@@ -71,7 +70,7 @@ class ProductUnderstandingService:
             category_max_tokens=int(parameters["category_max_tokens"]),
             attribute_max_tokens=int(parameters["attribute_max_tokens"]),
             attempt_timeout_s=timeout_ms / 1000 if timeout_ms > 0 else None,
-            candidates_top_k=int(parameters.get(CANDIDATES_TOP_K_PARAMETER, "0")),
+            candidates_top_k=prompt_top_k(parameters),
             cascade_threshold=cascade_threshold(parameters.get(CASCADE_THRESHOLD_PARAMETER, CASCADE_OFF)),
         )
         taxonomy = load_taxonomy(parameters["taxonomy_dir"])

@@ -18,7 +18,7 @@ import numpy as np
 from catalogvlm.taxonomy import Category, Taxonomy
 
 from .. import prompts
-from ..candidates import Candidate
+from ..candidates import Candidate, prompt_top_k
 from ..engines import BatchAnswers, GenerationRequest
 from ..errors import EngineError, ModelOutputError, PipelineError
 from ..images import ImageSummary, decoded_rgb, image_format, summarize
@@ -60,7 +60,7 @@ class CpuVlmEngine:
         Where the chain grounds its category prompts (`candidates_top_k` > 0), this engine answers them with their
         first candidate and never embeds a product, so its encoders (~2 s of torch import and weights an instance)
         load only if an ungrounded prompt comes."""
-        grounded = int(parameters.get("candidates_top_k", "0")) > 0
+        grounded = prompt_top_k(parameters) > 0
         classifier = classifier_from_parameters(parameters, warm_up=not grounded)
         return cls(classifier.taxonomy, Limits.from_parameters(parameters), classifier=classifier)
 
