@@ -166,7 +166,7 @@ def leave_stores_out(
         for i, found in zip(held_out, grid.candidates(setting, held_out, max(RECALL_AT)), strict=True):
             candidates[i] = found
         retriever = CategoryRetriever(classifier, setting)
-        engine = CpuVlmEngine(taxonomy, settings=setting, classifier=classifier)
+        engine = CpuVlmEngine(classifier, settings=setting)
         held_out_predictions = _predict(taxonomy, engine, retriever, [served[i] for i in held_out])
         for i, prediction in zip(held_out, held_out_predictions, strict=True):
             predictions[i] = prediction

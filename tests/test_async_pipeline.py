@@ -15,6 +15,7 @@ from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.admission import Admission
 from catalogvlm.pipeline.chain import ChainSettings, NullObserver, ProductUnderstandingChain
 from catalogvlm.pipeline.cpu import CpuVlmEngine
+from catalogvlm.pipeline.cpu.categories import CategoryClassifier
 from catalogvlm.pipeline.engines import BatchedVlmEngine, GenerationRequest
 from catalogvlm.pipeline.errors import EngineError, InvalidInput, Overloaded, StageFailed, status_of
 from catalogvlm.pipeline.product import Product
@@ -154,7 +155,7 @@ def test_every_error_kind_carries_its_status():
 
 
 def test_cpu_engine_answers_a_mixed_batch_in_order(taxonomy):
-    engine = CpuVlmEngine(taxonomy)  # lexical view only: no embedding cache needed
+    engine = CpuVlmEngine(CategoryClassifier(taxonomy, None))  # lexical view only: no embedding cache needed
     candle = Product(title="Lavender Soy Candle", description="Amber glass jar")
     category = next(c for c in taxonomy if c.full_name == CATEGORY)
     requests = [

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from catalogvlm.pipeline import prompts
+from catalogvlm.pipeline.candidates import Candidate
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
 from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder, _length_groups
+from catalogvlm.pipeline.engines import GenerationRequest
+from catalogvlm.pipeline.product import Product
+
+CATEGORY = "Home & Garden > Decor > Home Fragrances > Candles"
 
 
 @pytest.fixture(scope="module")
@@ -118,29 +126,34 @@ class CountingEncoder:
         return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
 
 
-def test_encoders_load_at_start_unless_told_to_wait(taxonomy):
+def test_encoders_load_at_start(taxonomy):
     vectors = {MODEL_NAME: np.zeros((len(taxonomy), 384), dtype=np.float32)}
-    eager, lazy = CountingEncoder(), CountingEncoder()
-    CategoryClassifier(taxonomy, vectors, {MODEL_NAME: eager})
-    classifier = CategoryClassifier(taxonomy, vectors, {MODEL_NAME: lazy}, warm_up=False)
-    assert (eager.calls, lazy.calls) == (1, 0)
-    classifier.classify({"title": "Lavender soy candle"})  # an ungrounded prompt still gets its embedding pass
-    assert lazy.calls == 1
+    encoder = CountingEncoder()
+    classifier = CategoryClassifier(taxonomy, vectors, {MODEL_NAME: encoder})
+    assert encoder.calls == 1  # the first user's request does not pay for loading them
+    classifier.classify({"title": "Lavender soy candle"})
+    assert encoder.calls == 2
 
 
-@pytest.mark.parametrize(("top_k", "warmed"), [("5", False), ("0", True)])
-def test_cpu_engine_loads_encoders_only_when_it_classifies(monkeypatch, taxonomy, top_k, warmed):
+@pytest.mark.parametrize(("top_k", "built_at_start"), [("5", 0), ("0", 1)])
+def test_cpu_engine_builds_its_classifier_only_when_it_classifies(monkeypatch, taxonomy, top_k, built_at_start):
     from catalogvlm.pipeline.cpu import engine
 
-    asked = []
+    built = []
 
-    def classifier(parameters, warm_up=True):
-        asked.append(warm_up)
+    def classifier(parameters):
+        built.append(parameters)
         return CategoryClassifier(taxonomy, None)
 
     monkeypatch.setattr(engine, "classifier_from_parameters", classifier)
-    engine.CpuVlmEngine.from_parameters({"taxonomy_dir": "-", "embeddings_dir": "-", "candidates_top_k": top_k})
-    assert asked == [warmed]  # grounded prompts carry their answer: the engine embeds nothing
+    vlm = engine.CpuVlmEngine.from_parameters({"taxonomy_dir": "-", "embeddings_dir": "-", "candidates_top_k": top_k})
+    assert len(built) == built_at_start
+    candle = Product(title="Lavender Soy Candle")
+    grounded = prompts.category_prompt(candle, (Candidate(CATEGORY, 0.9),))
+    (answer,) = vlm.generate_batch([GenerationRequest(grounded, None, 256)])
+    assert json.loads(answer)["category"] == CATEGORY and len(built) == built_at_start  # its answer was in the prompt
+    vlm.generate_batch([GenerationRequest(prompts.category_prompt(candle), None, 256)] * 2)
+    assert len(built) == 1  # an ungrounded prompt needs the classifier: built once, then kept
 
 
 def test_cache_is_keyed_by_release_bytes_and_checked(tmp_path, taxonomy_path, mini_taxonomy):

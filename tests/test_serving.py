@@ -327,6 +327,18 @@ def test_category_candidates_model_answers_its_own_requests(grpc_url):
             client.infer("category_candidates", [_text_input("title", " ")])
 
 
+def test_the_vlm_model_classifies_an_ungrounded_prompt_itself(triton):
+    """Behind the grounding chain the CPU engine finds its answers in the prompts and builds no classifier at
+    startup; a client calling `vlm` directly with a bare category prompt still gets one (built on this request)."""
+    from catalogvlm.pipeline import prompts
+    from catalogvlm.pipeline.product import Product as PipelineProduct
+
+    prompt = prompts.category_prompt(PipelineProduct(title="Organic Lavender Soy Candle - 8 oz Amber Jar"))
+    with grpcclient.InferenceServerClient(triton.grpc_url) as client:
+        answer = client.infer("vlm", [_text_input("text_input", prompt)]).as_numpy("text_output")[0, 0]
+    assert json.loads(answer)["category"] == "Home & Garden > Decor > Home Fragrances > Candles"
+
+
 NV_SUCCESS = "nv_inference_request_success"
 
 

@@ -101,11 +101,9 @@ class CategoryClassifier:
         category_vectors: Mapping[str, np.ndarray] | None,
         encoders: Mapping[str, Encoder] | None = None,
         settings: ClassifierSettings | None = None,
-        warm_up: bool = True,
     ) -> None:
         """`category_vectors`: {sentence model (embeddings.SENTENCE_MODELS): its category vectors}; None for the
-        lexical view alone. `encoders` default to those models' own; `warm_up` loads them now, not on the first
-        user's request."""
+        lexical view alone. `encoders` default to those models' own, loaded now, not on the first user's request."""
         self.taxonomy = taxonomy
         self._categories = list(taxonomy)
         self._lexical = LexicalIndex(taxonomy)
@@ -113,7 +111,7 @@ class CategoryClassifier:
         self._settings = settings or ClassifierSettings()
         self._encoders = {m: (encoders or {}).get(m) or SENTENCE_MODELS[m].encoder() for m in self._vectors}
         self._tree = _Tree(taxonomy)
-        for encoder in self._encoders.values() if warm_up else ():
+        for encoder in self._encoders.values():
             encoder.encode(["warm-up"])
 
     def classify(self, fields: Mapping[str, str]) -> tuple[Category, float]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import cachetools
-import numpy as np
 
-from catalogvlm.taxonomy import Category, Taxonomy
+from catalogvlm.taxonomy import Category
 
 from .. import prompts
 from ..candidates import Candidate, prompt_top_k
@@ -36,19 +36,17 @@ SUMMARY_CACHE_SIZE = 256
 class CpuVlmEngine:
     def __init__(
         self,
-        taxonomy: Taxonomy,
+        classifier: CategoryClassifier | Callable[[], CategoryClassifier],
         limits: Limits | None = None,
-        category_vectors: Mapping[str, np.ndarray] | None = None,
         settings: EngineSettings | None = None,
-        classifier: CategoryClassifier | None = None,
     ) -> None:
-        """Without `category_vectors` (see embeddings.py) stage 1 uses the lexical view alone; `settings`
-        default to those validation chose (calibration.py); a `classifier` over the same taxonomy and vectors
-        may be shared between engines of different settings."""
+        """`classifier` answers the category prompts that come without candidates; given as a function, it is
+        built on the first such prompt (a grounded prompt carries its answer: behind a grounding chain this engine
+        may never need one). `settings` default to those validation chose (calibration.py)."""
         self._settings = settings or EngineSettings.shipped()
-        self._retriever = CategoryRetriever(
-            classifier or CategoryClassifier(taxonomy, category_vectors), self._settings
-        )
+        self._classifier = classifier
+        self._retriever: CategoryRetriever | None = None
+        self._retriever_lock = threading.Lock()
         self._limits = limits or Limits()
         # By digest, bounded, shared by the threads that run batches: stage 2 reuses stage 1's look.
         self._summaries: cachetools.LRUCache[bytes, ImageSummary] = cachetools.LRUCache(SUMMARY_CACHE_SIZE)
@@ -57,21 +55,30 @@ class CpuVlmEngine:
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> CpuVlmEngine:
         """The engine from its model's config.pbtxt parameters; its category embeddings must have been built.
-        Where the chain grounds its category prompts (`candidates_top_k` > 0), this engine answers them with their
-        first candidate and never embeds a product, so its encoders (~2 s of torch import and weights an instance)
-        load only if an ungrounded prompt comes."""
-        grounded = prompt_top_k(parameters) > 0
-        classifier = classifier_from_parameters(parameters, warm_up=not grounded)
-        return cls(classifier.taxonomy, Limits.from_parameters(parameters), classifier=classifier)
+        Where the chain grounds its category prompts (`candidates_top_k` > 0), the classifier (taxonomy, category
+        vectors, lexical index: ~85 MiB an instance; its encoders: ~2 s of torch import and weights) is built only
+        if an ungrounded prompt comes."""
+        limits = Limits.from_parameters(parameters)
+        if prompt_top_k(parameters) > 0:
+            return cls(partial(classifier_from_parameters, parameters), limits)
+        return cls(classifier_from_parameters(parameters), limits)
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> BatchAnswers:
         """Answers in request order. A grounded category prompt is answered with its first candidate (this
         engine's own retrieval found them); the other category prompts of the batch are classified in one
         embedding pass."""
         readings = [self._read(request) for request in requests]
-        to_classify = [r for r in readings if isinstance(r, _Reading) and r.menu is None and not r.candidates]
-        categories = iter(self._retriever.answers([r.fields for r in to_classify]))
+        to_classify = [r.fields for r in readings if isinstance(r, _Reading) and r.menu is None and not r.candidates]
+        categories = iter(self._category_retriever().answers(to_classify) if to_classify else ())
         return [self._answer(r, request.max_tokens, categories) for r, request in zip(readings, requests, strict=True)]
+
+    def _category_retriever(self) -> CategoryRetriever:
+        with self._retriever_lock:  # batches run on several threads; the classifier is built once
+            if self._retriever is None:
+                given = self._classifier
+                classifier = given if isinstance(given, CategoryClassifier) else given()
+                self._retriever = CategoryRetriever(classifier, self._settings)
+            return self._retriever
 
     def _answer(
         self, reading: _Reading | PipelineError, max_tokens: int, categories: Iterator[tuple[Category, float]]

@@ -73,9 +73,8 @@ def _bad_top_k(top_k: int) -> InvalidInput:
     return InvalidInput("top_k", f"is {top_k}; ask for 1 to {MAX_TOP_K} candidates")
 
 
-def classifier_from_parameters(parameters: Mapping[str, str], warm_up: bool = True) -> CategoryClassifier:
-    """The classifier over a model config's `taxonomy_dir`, with the category embeddings `build-cache` made (its
-    encoders loaded now unless not `warm_up`)."""
+def classifier_from_parameters(parameters: Mapping[str, str]) -> CategoryClassifier:
+    """The classifier over a model config's `taxonomy_dir`, with the category embeddings `build-cache` made."""
     taxonomy = load_taxonomy(parameters["taxonomy_dir"])
     vectors = load_category_vectors(Path(parameters["taxonomy_dir"]), Path(parameters["embeddings_dir"]), taxonomy)
     if vectors is None:
@@ -83,4 +82,4 @@ def classifier_from_parameters(parameters: Mapping[str, str], warm_up: bool = Tr
             f"no category embeddings for taxonomy {taxonomy.version} in {parameters['embeddings_dir']}; "
             "run `catalogvlm build-cache` (serve does it) before starting the server"
         )
-    return CategoryClassifier(taxonomy, vectors, warm_up=warm_up)
+    return CategoryClassifier(taxonomy, vectors)
