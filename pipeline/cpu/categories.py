@@ -1,8 +1,8 @@
 """Stage 1 on the CPU: which taxonomy category a product belongs to.
 
-Views are combined: the sentence-embedding similarity of the product to each category path by two encoders
-(meaning: "loafer" is a shoe; MiniLM for English, USE for 16 languages) and a TF-IDF index over category names
-(exact words, any language's shared terms).
+Views are combined: the sentence-embedding similarity of the product to each category path by three encoders
+(meaning: "loafer" is a shoe; MiniLM for English, USE for 16 languages, multilingual-e5-small for ~100 where it is
+installed) and a TF-IDF index over category names (exact words, any language's shared terms).
 The answer abstains to a coarser category when the evidence is split: probability mass is summed up
 the tree and the descent stops where no child holds most of its parent's mass.
 """
@@ -21,7 +21,7 @@ from catalogvlm.taxonomy import Category, Taxonomy
 from catalogvlm.taxonomy.normalize import tokens
 
 from ..product_embeddings import Encoder
-from .embeddings import MODEL_NAME, SENTENCE_MODELS, USE_MODEL
+from .embeddings import E5_MODEL, MODEL_NAME, SENTENCE_MODELS, USE_MODEL
 
 ANCESTOR_WEIGHT = 0.35
 # How much each product field says about the category, relative to the title.
@@ -155,13 +155,19 @@ class CategoryClassifier:
         typed = np.array([bool(t) for t in types], dtype=bool)
         if not products:
             return CategoryViews(lexical, typed, {})
-        texts = [product_text(fields) for fields in products] + [t for t in types if t]
+        texts = [product_text(fields) for fields in products]
+        typed_texts = [t for t in types if t]
         embedded = {}
         for model, vectors in self._vectors.items():
-            similarities = (self._encoders[model].encode(texts) @ np.asarray(vectors).T).astype(np.float32)
-            by_type = np.zeros_like(similarities[: len(products)])
-            by_type[typed] = similarities[len(products) :]
-            embedded[model] = EmbeddedView(similarities[: len(products)], by_type)
+            reads_type = SENTENCE_MODELS[model].reads_type
+            cosines = self._encoders[model].encode(texts + typed_texts if reads_type else texts) @ np.asarray(vectors).T
+            similarities = (cosines * SENTENCE_MODELS[model].spread).astype(np.float32)
+            whole = similarities[: len(products)]
+            by_type = whole.copy()  # a model that does not read the type alone: its whole view in the type's share
+            if reads_type:
+                by_type[~typed] = 0.0
+                by_type[typed] = similarities[len(products) :]
+            embedded[model] = EmbeddedView(whole, by_type)
         return CategoryViews(lexical, typed, embedded)
 
     def views_of_variants(
@@ -241,9 +247,17 @@ class ClassifierSettings:
     confidence_temperature: float | None = None
     # The multilingual encoder's share of the embedding view (MiniLM has the rest).
     multilingual_weight: float = 0.0
+    # multilingual-e5-small's share of the embedding view (MiniLM and USE share the rest as above); where e5 is not
+    # installed (embeddings.py), MiniLM and USE have it all.
+    e5_weight: float = 0.0
 
     def encoder_weights(self) -> dict[str, float]:
-        return {MODEL_NAME: 1.0 - self.multilingual_weight, USE_MODEL: self.multilingual_weight}
+        rest = 1.0 - self.e5_weight
+        return {
+            MODEL_NAME: rest * (1.0 - self.multilingual_weight),
+            USE_MODEL: rest * self.multilingual_weight,
+            E5_MODEL: self.e5_weight,
+        }
 
 
 def product_text(fields: Mapping[str, str]) -> str:

