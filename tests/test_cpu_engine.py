@@ -197,6 +197,25 @@ def test_the_head_noun_names_the_categories_it_ends_in(taxonomy):
     assert not index.head_matches({"title": "100% - organic"}).any()
 
 
+def test_the_head_noun_settles_a_tie_and_leaves_the_confidence_alone(taxonomy):
+    rows = {c.short_id: i for i, c in enumerate(taxonomy)}
+    vectors = np.zeros((len(taxonomy), 384), dtype=np.float32)
+    vectors[[rows["hg-3-40-2"], rows["hg-3-39-1"]], 0] = 1.0  # the encoder finds Candles and the warmers alike
+
+    class FixedEncoder:
+        def encode(self, texts):
+            out = np.zeros((len(texts), 384), dtype=np.float32)
+            out[:, 0] = 1.0
+            return out
+
+    classifier = CategoryClassifier(taxonomy, {MODEL_NAME: vectors}, {MODEL_NAME: FixedEncoder()})
+    settings = ClassifierSettings(embedding_weight=1.0, temperature=0.02)
+    for title, answer in (("Soy Candle - 8 oz", "hg-3-40-2"), ("Oil Warmer - ceramic", "hg-3-39-1")):
+        category, confidence = classifier.decide(classifier.views([{"title": title}]), settings)[0]
+        assert category.short_id == answer, title
+        assert confidence == pytest.approx(0.5, abs=0.01)  # the views' own tie, not the bonus's e^1 : 1
+
+
 def test_e5s_share_of_the_embedding_view_falls_to_the_others_where_it_is_absent():
     from catalogvlm.pipeline.cpu.categories import CategoryViews, EmbeddedView
     from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, USE_MODEL

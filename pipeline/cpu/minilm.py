@@ -4,6 +4,7 @@ and its tokenizer.json (Rust `tokenizers`), cut to the 256 tokens sentence-trans
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ def load_minilm(model_dir: Path, matmul_dtype: torch.dtype | None = None, max_to
     tokenizer.enable_truncation(max_length=min(window, max_tokens or window))
     tokenizer.no_padding()  # batches are padded by encode(), grouped by length first
 
-    def tokenize(texts: list[str]) -> list[list[int]]:
+    def tokenize(texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
 
     return BertEncoder(
