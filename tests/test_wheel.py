@@ -65,14 +65,14 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     return wheel, root / "venv"
 
 
-def test_the_wheel_ships_every_module_and_model_file_of_the_checkout(installed):
+def test_the_wheel_ships_every_module_model_file_and_data_file_of_the_checkout(installed):
     wheel, _ = installed
     shipped = set(zipfile.ZipFile(wheel).namelist())
     folders = [p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests"]
     for folder in folders:
         package = "catalogvlm" if folder == "catalogvlm" else f"catalogvlm/{folder}"
         for source in (ROOT / folder).rglob("*"):
-            wanted = source.suffix in (".py", ".tmpl") or source.name == ".gitkeep"
+            wanted = source.suffix in (".py", ".tmpl", ".json", ".jsonl") or source.name == ".gitkeep"
             if wanted and source.is_file() and "__pycache__" not in source.parts:
                 assert f"{package}/{source.relative_to(ROOT / folder)}" in shipped, source
 

