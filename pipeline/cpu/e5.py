@@ -11,6 +11,7 @@ normalisation (a per-character map, runs of spaces as one) and SentencePiece's w
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from collections.abc import Sequence
@@ -70,9 +71,10 @@ def load_e5(
 
 @dataclass(frozen=True)
 class PackedModel:
-    """The parts of the file, its tensors still packed."""
+    """The parts of the file, its tensors still packed: the file is mapped, not read, so that the word embeddings
+    that stay packed are pages every process on the machine shares."""
 
-    data: bytes
+    data: bytes | mmap.mmap
     width: int
     layers: int
     heads: int
@@ -91,7 +93,8 @@ class PackedModel:
 
     @classmethod
     def read(cls, path: Path) -> PackedModel:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         if data[:4] != MAGIC:
             raise ValueError(f"{path} is not a packed e5 model (magic {data[:4]!r})")
         cursor = _Cursor(data, 8)  # magic, format version
@@ -157,7 +160,7 @@ class QuantizedRows:
         return torch.from_numpy(rows.reshape(*ids.shape, self._width))
 
 
-def _blocks(data: bytes, offset: int, count: int) -> np.ndarray:
+def _blocks(data: bytes | mmap.mmap, offset: int, count: int) -> np.ndarray:
     """The Q4_0 blocks of `count` weights at `offset`, one row of bytes each."""
     return np.frombuffer(data, np.uint8, count // BLOCK * _BLOCK_BYTES, offset).reshape(-1, _BLOCK_BYTES)
 
@@ -170,7 +173,7 @@ def _widened(blocks: np.ndarray) -> np.ndarray:
 
 
 class _Cursor:
-    def __init__(self, data: bytes, position: int) -> None:
+    def __init__(self, data: bytes | mmap.mmap, position: int) -> None:
         self._data, self._position = data, position
 
     def take(self, layout: str) -> tuple:
