@@ -51,11 +51,11 @@ DEFAULT_MIN_PRECISION = 0.6
 DEFAULT_MIN_STORES = 3
 DEFAULT_MIN_STORE_PRODUCTS = 5
 # The confidence temperature as a multiple of the decision temperature, for an engine with e5's view and without
-# it. Chosen by leave-stores-out validation of the calibration (README; stage 1 alone): with e5's view (its cosines
-# x5) the masses are softer; with the head-noun bonus left out of the confidence, at 1, 1.25, 1.5 and 2 the held-out
-# expected error is 0.018, 0.018, 0.034 and 0.054 (largest bin gaps 0.082, 0.072, 0.074, 0.103). Without e5 (MiniLM
-# reading whole texts), at 1, 1.5, 2 and 2.5: 0.038, 0.037, 0.021 and 0.038 (gaps 0.087, 0.074, 0.055, 0.078).
-# Choosing it inside each fold did worse (0.17).
+# it. Chosen by leave-stores-out validation of the calibration (README; stage 1 alone, settings chosen per fold):
+# with e5's view (its cosines x5) the masses are softer; at 0.7, 0.85, 1, 1.25, 1.5 and 2 the held-out expected
+# error is 0.056, 0.047, 0.043, 0.064, 0.066 and 0.078 (largest bin gaps 0.093, 0.102, 0.105, 0.114, 0.146, 0.147).
+# Without e5 (MiniLM reading whole texts), at 1, 1.5, 2 and 2.5: 0.038, 0.037, 0.021 and 0.038 (gaps 0.087, 0.074,
+# 0.055, 0.078). Choosing it inside each fold did worse (0.17).
 CONFIDENCE_TEMPERATURE_FACTOR = {True: 1.0, False: 2.0}
 # The settings validated: the embeddings' weight against the lexical view, the product type's share, the
 # multilingual encoders' shares (USE's of MiniLM's and its, e5's of the whole), the softmax temperature, the glossary.
