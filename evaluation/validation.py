@@ -56,7 +56,7 @@ DEFAULT_MIN_STORE_PRODUCTS = 5
 # error is 0.056, 0.047, 0.043, 0.064, 0.066 and 0.078 (largest bin gaps 0.093, 0.102, 0.105, 0.114, 0.146, 0.147).
 # Without e5 (MiniLM reading whole texts), at 1, 1.5, 2 and 2.5: 0.038, 0.037, 0.021 and 0.038 (gaps 0.087, 0.074,
 # 0.055, 0.078). Choosing it inside each fold did worse (0.17).
-CONFIDENCE_TEMPERATURE_FACTOR = {True: 1.0, False: 2.0}
+CONFIDENCE_TEMPERATURE_FACTOR = {True: 1.0, False: 2.0}  # keyed by whether the engine has e5's view
 # The settings validated: the embeddings' weight against the lexical view, the product type's share, the
 # multilingual encoders' shares (USE's of MiniLM's and its, e5's of the whole), the softmax temperature, the glossary.
 GRID = [
