@@ -145,15 +145,13 @@ class SentenceModel:
     category_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
     # Whether the product type is embedded on its own too (categories.py); e5 reads it only in the product's text.
     reads_type: bool = True
-    # What product_embeddings embeds products with, where it differs from `encoder` (MiniLM's reads whole texts
-    # there, as its search was measured; the classifier reads their first tokens).
-    embedding_encoder: Callable[[], SentenceEncoder | UseEncoder] | None = None
-    # What the classifier reads products with where e5 is not among its encoders, where it differs from `encoder`.
-    encoder_without_e5: Callable[[], SentenceEncoder | UseEncoder] | None = None
+    # What the category classifier reads products with when e5 is among its encoders, where it differs from
+    # `encoder` (MiniLM's first tokens; product embeddings and the classifier without e5 read whole texts).
+    encoder_beside_e5: Callable[[], SentenceEncoder | UseEncoder] | None = None
 
     def classifier_encoder(self, with_e5: bool) -> SentenceEncoder | UseEncoder:
         """The encoder the category classifier reads products with, beside e5 or without it."""
-        return (self.encoder if with_e5 else self.encoder_without_e5 or self.encoder)()
+        return ((with_e5 and self.encoder_beside_e5) or self.encoder)()
 
     def category_vectors(self, taxonomy: Taxonomy) -> np.ndarray:
         texts = [self.category_texts(taxonomy, category) for category in taxonomy]
@@ -167,12 +165,10 @@ SENTENCE_MODELS = {
     MODEL_NAME: SentenceModel(
         MODEL_NAME,
         EMBEDDING_WIDTH,
-        partial(SentenceEncoder, partial(_minilm, MINILM_PRODUCT_TOKENS)),
+        SentenceEncoder,
         full_path_and_name_in_parent,
         "path-and-name-v3",
-        category_encoder=SentenceEncoder,
-        embedding_encoder=SentenceEncoder,
-        encoder_without_e5=SentenceEncoder,
+        encoder_beside_e5=partial(SentenceEncoder, partial(_minilm, MINILM_PRODUCT_TOKENS)),
     ),
     USE_MODEL: SentenceModel(USE_MODEL, USE_WIDTH, UseEncoder, full_path, "full-path-v1"),
 }

@@ -75,5 +75,4 @@ def text_encoder(model: str) -> tuple[Encoder, int]:
     """The text encoder a `text_model` names, and its dimension."""
     if model not in SENTENCE_MODELS:
         raise ConfigurationError(f"text_model {model!r} is not one of {', '.join(SENTENCE_MODELS)}")
-    chosen = SENTENCE_MODELS[model]
-    return (chosen.embedding_encoder or chosen.encoder)(), chosen.width
+    return SENTENCE_MODELS[model].encoder(), SENTENCE_MODELS[model].width
